@@ -1,0 +1,58 @@
+"""Interactive Jupyter widgets for mechanistic interpretability of vision transformers.
+
+>>> import prisma_widgets as pw
+>>> model = pw.load("mouse-vit")                          # doctest: +SKIP
+>>> logits, cache = model.run_with_cache(images)          # doctest: +SKIP
+
+Importing the package is cheap: torch, timm and open_clip load on first use of what needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> (module, attribute or None for the module itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "load": ("prisma_widgets.hooked.loading", "load"),
+    "HookedViT": ("prisma_widgets.hooked.model", "HookedViT"),
+    "HookedViTConfig": ("prisma_widgets.hooked.config", "HookedViTConfig"),
+    "ActivationCache": ("prisma_widgets.hooked.cache", "ActivationCache"),
+    "HookNameError": ("prisma_widgets.hooked.hook_points", "HookNameError"),
+    "UnsupportedModelError": ("prisma_widgets.hooked.adapters.base", "UnsupportedModelError"),
+    "act_name": ("prisma_widgets.hooked.hook_points", "act_name"),
+    "AttentionGrid": ("prisma_widgets.widgets.attention_grid", "AttentionGrid"),
+    "hooked": ("prisma_widgets.hooked", None),
+    "zoo": ("prisma_widgets.zoo", None),
+    "widgets": ("prisma_widgets.widgets", None),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'prisma_widgets' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
+
+
+if TYPE_CHECKING:  # static tools see the real names
+    from . import hooked, widgets, zoo
+    from .hooked.adapters.base import UnsupportedModelError
+    from .hooked.cache import ActivationCache
+    from .hooked.config import HookedViTConfig
+    from .hooked.hook_points import HookNameError, act_name
+    from .hooked.loading import load
+    from .hooked.model import HookedViT
+    from .widgets.attention_grid import AttentionGrid

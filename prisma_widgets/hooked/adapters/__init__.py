@@ -1,0 +1,31 @@
+"""One adapter per model family; :func:`adapt` picks the one for a module."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .base import SUPPORTED_FAMILIES, Adapter, UnsupportedModelError
+
+
+def adapt(module: nn.Module, model_name: str | None = None) -> Adapter:
+    """The adapter for a timm ViT, an open_clip CLIP model or its image tower.
+
+    Anything else raises :class:`UnsupportedModelError` naming the supported families.
+    """
+    from .timm_vit import TimmViTAdapter, is_timm_vit
+
+    if is_timm_vit(module):
+        return TimmViTAdapter(module, model_name)
+    from .open_clip_vit import OpenClipViTAdapter, is_open_clip
+
+    if is_open_clip(module):
+        return OpenClipViTAdapter(module, model_name)
+    kind = f"{type(module).__module__}.{type(module).__qualname__}"
+    raise UnsupportedModelError(
+        f"cannot hook a {kind}. Supported: {SUPPORTED_FAMILIES}. "
+        "Build one with pw.load('vit_base_patch16_224') or pw.load('open_clip:ViT-B-32'), "
+        "or pass such a module to pw.HookedViT."
+    )
+
+
+__all__ = ["Adapter", "SUPPORTED_FAMILIES", "UnsupportedModelError", "adapt"]

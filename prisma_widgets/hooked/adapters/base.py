@@ -1,0 +1,163 @@
+"""What every model family provides, and the hooked block walk they share.
+
+An adapter never copies weights: it calls the user's own submodules in the order their own
+``forward`` does. When a block has no active hook, the block's own ``forward`` runs; when only
+``hook_resid_pre`` / ``hook_resid_post`` are active, it still runs as built, with the hooks around it.
+Only hooks inside a block make us step through its parts, and only attention-score or pattern hooks
+switch attention from the fused kernel to the explicit path.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import HookedViTConfig
+from ..hook_points import ATTN_INNER, BLOCK_EDGES, BLOCK_POINTS, EXPLICIT_ATTN, MLP_INNER, ActiveHooks
+
+_NO_KEYS: frozenset[str] = frozenset()
+
+SUPPORTED_FAMILIES = (
+    "timm VisionTransformer and its subclasses with standard pre-norm blocks (vit_*, deit_*, deit3_*, "
+    "DINOv2 with registers, CLIP-style ViTs with norm_pre, average-pooled ViTs), and open_clip CLIP "
+    "models whose image tower is open_clip's VisionTransformer (or that tower, model.visual, alone)"
+)
+
+
+class UnsupportedModelError(TypeError):
+    """The module is not a ViT family this package can hook."""
+
+
+class Adapter(ABC):
+    """Maps one model family's modules onto the hook names."""
+
+    family: str
+    cfg: HookedViTConfig
+    tower: nn.Module
+    blocks: nn.ModuleList | nn.Sequential
+    has_mlp_hooks: bool = True
+
+    def __init__(self) -> None:
+        n_layers = self.cfg.n_layers
+        # Full names per layer, looked up by short key in the hot path.
+        self.names: list[dict[str, str]] = [
+            {key: f"blocks.{layer}.{suffix}" for key, suffix in BLOCK_POINTS} for layer in range(n_layers)
+        ]
+
+    # ----- names -----
+    @property
+    @abstractmethod
+    def output_hook(self) -> str: ...
+
+    def hook_names(self) -> list[str]:
+        names = ["hook_embed", "hook_pos_embed"]
+        for layer in range(self.cfg.n_layers):
+            for key, _ in BLOCK_POINTS:
+                if key in MLP_INNER and not self.has_mlp_hooks:
+                    continue
+                names.append(self.names[layer][key])
+        names += ["ln_final.hook_normalized", self.output_hook]
+        return names
+
+    # ----- the forward pass, in three parts -----
+    @abstractmethod
+    def plain_forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The module's own forward, untouched."""
+
+    @abstractmethod
+    def embed(self, pixels: torch.Tensor, hooks: ActiveHooks) -> torch.Tensor:
+        """Pixels to the residual stream entering block 0 ``[batch, pos, d_model]``."""
+
+    @abstractmethod
+    def head(self, resid: torch.Tensor, hooks: ActiveHooks) -> torch.Tensor:
+        """The residual stream after the last block to the model's output."""
+
+    # Block parts, per family.
+    @abstractmethod
+    def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def ln2(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def attention(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The block's own attention module on normalised input."""
+
+    @abstractmethod
+    def hooked_attention(
+        self, blk: nn.Module, x: torch.Tensor, names: dict[str, str], hooks: ActiveHooks, explicit: bool
+    ) -> torch.Tensor:
+        """Attention stepped through q, k, v, (scores, pattern,) z with hooks."""
+
+    @abstractmethod
+    def attn_branch(self, blk: nn.Module, a: torch.Tensor) -> torch.Tensor:
+        """Layer scale and drop-path applied to the attention output (what joins the residual)."""
+
+    @abstractmethod
+    def mlp(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def hooked_mlp(self, blk: nn.Module, x: torch.Tensor, names: dict[str, str], hooks: ActiveHooks) -> torch.Tensor: ...
+
+    @abstractmethod
+    def mlp_branch(self, blk: nn.Module, m: torch.Tensor) -> torch.Tensor: ...
+
+    def block(self, layer: int, x: torch.Tensor, hooks: ActiveHooks) -> torch.Tensor:
+        """One transformer block with whatever hooks are active in it."""
+        blk = self.blocks[layer]
+        keys = hooks.block_keys[layer] if hooks else _NO_KEYS
+        if not keys:
+            return self.plain_block(blk, x)
+        names = self.names[layer]
+        if keys <= BLOCK_EDGES:
+            return hooks(names["resid_post"], self.plain_block(blk, hooks(names["resid_pre"], x)))
+        x = hooks(names["resid_pre"], x)
+        h = hooks(names["ln1"], self.ln1(blk, x))
+        if keys & ATTN_INNER:
+            explicit = bool(keys & EXPLICIT_ATTN) or not self.fused(blk)
+            a = self.hooked_attention(blk, h, names, hooks, explicit)
+        else:
+            a = self.attention(blk, h)
+        a = hooks(names["attn_out"], self.attn_branch(blk, a))
+        x = hooks(names["resid_mid"], x + a)
+        h = hooks(names["ln2"], self.ln2(blk, x))
+        m = self.hooked_mlp(blk, h, names, hooks) if keys & MLP_INNER else self.mlp(blk, h)
+        m = hooks(names["mlp_out"], self.mlp_branch(blk, m))
+        return hooks(names["resid_post"], x + m)
+
+    def plain_block(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return blk(x)
+
+    def fused(self, blk: nn.Module) -> bool:
+        """Whether this block's attention uses the fused kernel when nothing asks for the pattern."""
+        return True
+
+    # ----- images -----
+    @abstractmethod
+    def image_transform(self) -> Callable[[Any], torch.Tensor]:
+        """The model's own eval transform: a PIL image to a normalised ``[3, H, W]`` tensor."""
+
+    @abstractmethod
+    def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(mean, std)`` used by the transform, to undo it for display."""
+
+    def labels(self) -> list[str] | None:
+        return None
+
+
+def explicit_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, names: dict[str, str],
+    hooks: ActiveHooks, dropout: nn.Module,
+) -> torch.Tensor:
+    """Softmax attention step by step, with ``hook_attn_scores`` and ``hook_pattern``.
+
+    Inputs and output are ``[batch, head, pos, d_head]``; the order of operations is timm's unfused path.
+    """
+    scores = (q * scale) @ k.transpose(-2, -1)
+    scores = hooks(names["attn_scores"], scores)
+    pattern = hooks(names["pattern"], scores.softmax(dim=-1))
+    return dropout(pattern) @ v

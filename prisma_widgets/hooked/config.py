@@ -1,0 +1,46 @@
+"""The shape of a wrapped model, read off the module itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HookedViTConfig:
+    """What a wrapped ViT looks like. Token layout is data: never assume one CLS token or a square grid.
+
+    Token positions are ``n_prefix_tokens`` prefix tokens (CLS first when ``has_cls``, then registers),
+    followed by ``grid[0] * grid[1]`` patch tokens in row-major order.
+    """
+
+    family: str  # "timm" or "open_clip"
+    model_name: str | None
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_head: int
+    d_mlp: int | None
+    patch_size: tuple[int, int]
+    image_size: tuple[int, int]
+    grid: tuple[int, int]
+    n_prefix_tokens: int
+    has_cls: bool
+    n_registers: int
+    n_classes: int | None  # classifier heads; None for CLIP and headless models
+    d_output: int  # logits for classifiers, the embedding width for CLIP
+    pooling: str  # "token", "avg", "map", ...
+
+    @property
+    def n_patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_prefix_tokens + self.n_patches
+
+    def token_labels(self) -> list[str]:
+        """One label per token position: ``"CLS"``, ``"reg0"`` ..., then ``"r{row}c{col}"``."""
+        prefix = (["CLS"] if self.has_cls else []) + [f"reg{i}" for i in range(self.n_registers)]
+        prefix += [f"prefix{i}" for i in range(len(prefix), self.n_prefix_tokens)]
+        rows, cols = self.grid
+        return prefix + [f"r{r}c{c}" for r in range(rows) for c in range(cols)]

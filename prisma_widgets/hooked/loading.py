@@ -1,0 +1,108 @@
+"""``pw.load``: one entry point for timm names, open_clip specs and the bundled models."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import torch
+
+from .model import HookedViT
+
+OPEN_CLIP_PREFIX = "open_clip:"
+
+
+def _offline_hint(name: str, err: Exception) -> RuntimeError:
+    return RuntimeError(
+        f"could not fetch the pretrained weights of {name!r} ({type(err).__name__}: {err}). "
+        "Offline? Use pretrained=False for random weights, or a bundled model such as pw.load('mouse-vit')."
+    )
+
+
+def _timm_arch(name: str) -> str:
+    """``"timm/vit_small_patch16_224.augreg_in21k"`` -> ``"vit_small_patch16_224"``."""
+    bare = name.split("/", 1)[1] if name.startswith("timm/") else name
+    return bare.split(".", 1)[0]
+
+
+def _is_timm_name(name: str) -> bool:
+    import timm
+
+    return name.startswith("hf-hub:") or timm.is_model(_timm_arch(name))
+
+
+def _unknown_model(name: str, bundled: tuple[str, ...]) -> ValueError:
+    import timm
+
+    candidates = list(bundled) + timm.list_models("*vit*") + timm.list_models("deit*")
+    close = difflib.get_close_matches(_timm_arch(name), candidates, n=5, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return ValueError(
+        f"unknown model {name!r}.{hint} Use a timm ViT name, 'open_clip:ViT-B-32[/pretrained-tag]', "
+        f"or a bundled model ({', '.join(bundled)})."
+    )
+
+
+def _load_timm(name: str, pretrained: bool, kwargs: dict[str, Any]) -> torch.nn.Module:
+    import timm
+
+    try:
+        return timm.create_model(name[len("timm/"):] if name.startswith("timm/") else name, pretrained=pretrained, **kwargs)
+    except (OSError, ConnectionError, TimeoutError) as err:
+        raise _offline_hint(name, err) from err
+
+
+def _load_open_clip(spec: str, pretrained: bool, kwargs: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
+    import open_clip
+
+    arch, _, tag = spec.partition("/")
+    if arch not in open_clip.list_models():
+        close = difflib.get_close_matches(arch, open_clip.list_models(), n=5, cutoff=0.5)
+        raise ValueError(f"unknown open_clip model {arch!r}." + (f" Did you mean: {', '.join(close)}?" if close else ""))
+    weights = None
+    if pretrained:
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        if tag and tag not in tags:
+            raise ValueError(f"open_clip has no pretrained tag {tag!r} for {arch}; available: {', '.join(tags) or 'none'}")
+        weights = tag or (tags[0] if tags else None)
+        if weights is None:
+            raise ValueError(f"open_clip has no pretrained weights for {arch}; use pretrained=False")
+    try:
+        model = open_clip.create_model(arch, pretrained=weights, **kwargs)
+    except (OSError, ConnectionError, TimeoutError) as err:
+        raise _offline_hint(OPEN_CLIP_PREFIX + spec, err) from err
+    return model, open_clip.get_tokenizer(arch)
+
+
+def load(name: str, pretrained: bool = True, device: str | torch.device | None = None, **kwargs: Any) -> HookedViT:
+    """Build a model and wrap it in a :class:`HookedViT` (in eval mode).
+
+    ``name`` is a timm model name (``"vit_base_patch16_224"``,
+    ``"timm/vit_small_patch16_224.augreg_in21k_ft_in1k"``), an open_clip spec (``"open_clip:ViT-B-32"``,
+    ``"open_clip:ViT-B-32/openai"``) or a bundled offline model (``"mouse-vit"``, ``"mouse-clip"``).
+    Extra keyword arguments go to ``timm.create_model`` / ``open_clip.create_model`` (``img_size``, ``depth`` ...).
+
+    Example:
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2)
+        >>> model.cfg.grid
+        (4, 4)
+    """
+    if name.startswith(OPEN_CLIP_PREFIX):
+        module, tokenizer = _load_open_clip(name[len(OPEN_CLIP_PREFIX):], pretrained, kwargs)
+        hooked = HookedViT(module, name=name, tokenizer=tokenizer)
+    elif _is_timm_name(name):
+        hooked = HookedViT(_load_timm(name, pretrained, kwargs), name=name)
+    else:
+        from .. import zoo
+
+        if name not in zoo.BUNDLED:
+            raise _unknown_model(name, tuple(zoo.BUNDLED))
+        if kwargs:
+            raise TypeError(f"bundled model {name!r} takes no extra arguments; got {sorted(kwargs)}")
+        module, meta = zoo.build(name, device=device)
+        hooked = HookedViT(module, name=name, labels=meta.get("labels"), tokenizer=meta.get("tokenizer"))
+    hooked.eval()
+    if device is not None:
+        hooked.to(device)
+    return hooked

@@ -1,0 +1,291 @@
+"""``HookedViT``: TransformerLens-style hooks over a real timm or open_clip ViT."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .adapters import Adapter, adapt
+from .cache import ActivationCache
+from .config import HookedViTConfig
+from .hook_points import ActiveHooks, HookFn, HookPoint, NameFilter, resolve_filter
+from .preprocess import ImageLike, check_pixels, preprocess
+
+FwdHooks = Iterable[tuple[Union[str, Callable[[str], bool], Sequence[Any]], HookFn]]
+
+
+class HookedViT(nn.Module):
+    """A timm or open_clip vision transformer with TransformerLens hook points.
+
+    The wrapped module runs as built: no weight conversion, and with no hook editing anything and no
+    attention pattern asked for, outputs are bit-identical to calling the module itself.
+
+    Example:
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2)
+        >>> logits, cache = model.run_with_cache(np.zeros((64, 64, 3), np.uint8), names_filter="blocks.1.attn.hook_pattern")
+        >>> cache["pattern", 1].shape
+        torch.Size([1, 3, 17, 17])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str | None = None,
+        labels: Sequence[str] | None = None,
+        tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
+        transform: Callable[[Any], torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.adapter: Adapter = adapt(model, name)
+        self.cfg: HookedViTConfig = self.adapter.cfg
+        self.name = name or self.cfg.model_name
+        self._hook_names = self.adapter.hook_names()
+        self._points = {n: HookPoint(n) for n in self._hook_names}
+        self._hooks: list[tuple[str, HookFn]] = []
+        self._labels = list(labels) if labels is not None else None
+        self._labels_resolved = labels is not None
+        self._tokenizer = tokenizer
+        self._transform = transform
+
+    # ----- names and hooks -----
+    def hook_names(self) -> list[str]:
+        """Every hook name of this model, in execution order."""
+        return list(self._hook_names)
+
+    def token_labels(self) -> list[str]:
+        """A label per token position: ``["CLS", "r0c0", "r0c1", ...]``."""
+        return self.cfg.token_labels()
+
+    def _resolve(self, names_filter: NameFilter) -> list[str]:
+        return resolve_filter(names_filter, self._hook_names, self.cfg.n_layers)
+
+    def _active(self, extra: Iterable[tuple[str, HookFn]] = ()) -> ActiveHooks:
+        fns: dict[str, list[HookFn]] = {}
+        for name, fn in [*self._hooks, *extra]:
+            fns.setdefault(name, []).append(fn)
+        return ActiveHooks(fns, self._points, self.cfg.n_layers)
+
+    def _expand(self, fwd_hooks: FwdHooks) -> list[tuple[str, HookFn]]:
+        pairs: list[tuple[str, HookFn]] = []
+        for entry in fwd_hooks:
+            if not (isinstance(entry, tuple) and len(entry) == 2 and callable(entry[1])):
+                raise TypeError(f"fwd_hooks entries are (name_or_filter, fn) pairs; got {entry!r}")
+            name_or_filter, fn = entry
+            pairs += [(name, fn) for name in self._resolve(name_or_filter)]
+        return pairs
+
+    def add_hook(self, name_or_filter: NameFilter, fn: HookFn) -> None:
+        """Attach ``fn(tensor, hook)`` until :meth:`reset_hooks`; returning a tensor replaces the activation."""
+        self._hooks += self._expand([(name_or_filter, fn)])
+
+    def reset_hooks(self) -> None:
+        """Remove every hook added with :meth:`add_hook`."""
+        self._hooks.clear()
+
+    @contextmanager
+    def hooks(self, fwd_hooks: FwdHooks) -> Iterator[HookedViT]:
+        """Hooks active inside a ``with`` block, removed on exit even if the forward raised.
+
+        >>> with model.hooks([("blocks.0.hook_resid_pre", lambda x, hook: x * 0)]):   # doctest: +SKIP
+        ...     ablated = model(images)
+        """
+        added = self._expand(fwd_hooks)
+        self._hooks += added
+        try:
+            yield self
+        finally:
+            for pair in added:
+                self._hooks.remove(pair)
+
+    # ----- running -----
+    @property
+    def device(self) -> torch.device:
+        for p in self.model.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for p in self.model.parameters():
+            return p.dtype
+        return torch.float32
+
+    def to_pixels(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor) -> torch.Tensor:
+        """A model-ready batch: preprocessed tensors pass through (after a shape check), the rest is preprocessed."""
+        if isinstance(images, torch.Tensor) and images.is_floating_point():
+            dynamic = bool(getattr(self.adapter.tower, "dynamic_img_size", False))
+            pixels = check_pixels(images, self.cfg.image_size, dynamic)
+        else:
+            pixels = self.preprocess(images)
+        return pixels.to(device=self.device, dtype=self.dtype)
+
+    def forward(
+        self,
+        images: Any,
+        *,
+        start_at_layer: int | None = None,
+        stop_at_layer: int | None = None,
+    ) -> torch.Tensor:
+        """The model's output (logits, or the CLIP image embedding) with the hooks added by ``add_hook``.
+
+        ``stop_at_layer=l`` returns the residual stream entering block ``l`` ``[batch, pos, d_model]``;
+        ``start_at_layer=l`` takes that residual stream instead of images.
+        """
+        return self._run(images, self._active(), start_at_layer, stop_at_layer)
+
+    def _run(self, images: Any, hooks: ActiveHooks, start: int | None, stop: int | None) -> torch.Tensor:
+        n_layers = self.cfg.n_layers
+        start = 0 if start is None else start
+        stop = n_layers if stop is None else (stop + n_layers if stop < 0 else stop)
+        if not 0 <= start <= stop <= n_layers:
+            raise ValueError(f"need 0 <= start_at_layer <= stop_at_layer <= {n_layers}; got {start}, {stop}")
+        if start == 0:
+            pixels = self.to_pixels(images)
+            if not hooks and stop == n_layers:
+                return self.adapter.plain_forward(pixels)
+            x = self.adapter.embed(pixels, hooks)
+        else:
+            x = images
+            expected = self.cfg.d_model
+            if not (isinstance(x, torch.Tensor) and x.ndim == 3 and x.shape[-1] == expected):
+                shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+                raise ValueError(
+                    f"start_at_layer={start} takes the residual stream [batch, {self.cfg.n_tokens}, {expected}]; got {shape}"
+                )
+        for layer in range(start, stop):
+            x = self.adapter.block(layer, x, hooks)
+        if stop < n_layers:
+            return x
+        return self.adapter.head(x, hooks)
+
+    def run_with_hooks(
+        self,
+        images: Any,
+        fwd_hooks: FwdHooks = (),
+        *,
+        start_at_layer: int | None = None,
+        stop_at_layer: int | None = None,
+        reset_hooks_end: bool = True,
+    ) -> torch.Tensor:
+        """Run with ``fwd_hooks = [(name_or_filter, fn), ...]``; a hook returning a tensor replaces the activation.
+
+        >>> def ablate_head(z, hook):   # doctest: +SKIP
+        ...     z[:, :, 3] = 0
+        ...     return z
+        >>> model.run_with_hooks(images, fwd_hooks=[("blocks.2.attn.hook_z", ablate_head)])   # doctest: +SKIP
+        """
+        pairs = self._expand(fwd_hooks)
+        if not reset_hooks_end:
+            self._hooks += pairs
+            return self._run(images, self._active(), start_at_layer, stop_at_layer)
+        return self._run(images, self._active(pairs), start_at_layer, stop_at_layer)
+
+    def run_with_cache(
+        self,
+        images: Any,
+        names_filter: NameFilter = None,
+        *,
+        stop_at_layer: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> tuple[torch.Tensor, ActivationCache]:
+        """Run and keep activations: ``(output, cache)``.
+
+        ``names_filter``: a hook name, a glob (``"blocks.*.hook_resid_post"``), a predicate
+        (``lambda name: "resid" in name``), a list of these, or ``None`` for every hook. Asking for
+        ``hook_pattern`` or ``hook_attn_scores`` switches those blocks to explicit attention; all else
+        keeps the fused kernel. With ``stop_at_layer`` the pass ends there and the output is the residual stream.
+        """
+        store: dict[str, torch.Tensor] = {}
+
+        def keep(tensor: torch.Tensor, hook: HookPoint) -> None:
+            store[hook.name] = tensor.detach() if device is None else tensor.detach().to(device)
+
+        pairs = [(name, keep) for name in self._resolve(names_filter)]
+        output = self._run(images, self._active(pairs), None, stop_at_layer)
+        return output, ActivationCache(store, self.cfg, self._hook_names)
+
+    # ----- images -----
+    @property
+    def transform(self) -> Callable[[Any], torch.Tensor]:
+        """The model's own eval transform (timm data config / open_clip preprocess) for one PIL image."""
+        if self._transform is None:
+            self._transform = self.adapter.image_transform()
+        return self._transform
+
+    def preprocess(self, images: ImageLike | Sequence[ImageLike]) -> torch.Tensor:
+        """PIL images, arrays (HWC or CHW, uint8 or float in [0, 1]), paths or a batch -> ``[batch, 3, H, W]``."""
+        return preprocess(images, self.transform).to(self.device)
+
+    def display_images(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor) -> np.ndarray:
+        """The images as the model sees them (resized and cropped, not normalised): uint8 ``[batch, H, W, 3]``."""
+        pixels = self.to_pixels(images).detach().float().cpu()
+        mean, std = self.adapter.normalization()
+        pixels = pixels * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)
+        return (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    # ----- vocabularies -----
+    @property
+    def labels(self) -> list[str] | None:
+        """Class names for classifier heads (ImageNet names for 1000-class timm heads), else ``None``."""
+        if not self._labels_resolved:
+            self._labels = self.adapter.labels()
+            self._labels_resolved = True
+        return self._labels
+
+    @labels.setter
+    def labels(self, value: Sequence[str] | None) -> None:
+        if value is not None and self.cfg.n_classes is not None and len(value) != self.cfg.n_classes:
+            raise ValueError(f"this head has {self.cfg.n_classes} classes; got {len(value)} labels")
+        self._labels = list(value) if value is not None else None
+        self._labels_resolved = True
+
+    def _clip(self) -> nn.Module:
+        clip = getattr(self.adapter, "clip", None)
+        if clip is None:
+            raise TypeError(
+                "text encoding needs a whole open_clip CLIP model; this wraps "
+                + ("an image tower alone: wrap the CLIP model, not model.visual" if self.cfg.family == "open_clip"
+                   else "a timm classifier, which has no text tower")
+            )
+        return clip
+
+    @property
+    def tokenizer(self) -> Callable[[list[str]], torch.Tensor]:
+        clip = self._clip()
+        if self._tokenizer is None:
+            if getattr(clip, "vocab_size", None) != 49408:
+                raise ValueError(
+                    "this CLIP's text tower does not use the OpenAI BPE vocabulary: pass "
+                    "pw.HookedViT(clip, tokenizer=open_clip.get_tokenizer(<model name>))"
+                )
+            from open_clip.tokenizer import SimpleTokenizer
+
+            self._tokenizer = SimpleTokenizer(context_length=int(clip.context_length))
+        return self._tokenizer
+
+    def encode_text(self, prompts: str | Sequence[str], normalize: bool = False) -> torch.Tensor:
+        """CLIP text embeddings ``[n_prompts, d_output]`` for a list of prompts."""
+        clip = self._clip()
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        tokens = self.tokenizer(prompts).to(self.device)
+        return clip.encode_text(tokens, normalize=normalize)
+
+    @property
+    def logit_scale(self) -> float:
+        """CLIP's learned temperature, ``exp(logit_scale)``."""
+        return float(self._clip().logit_scale.detach().exp())
+
+    def __repr__(self) -> str:
+        c = self.cfg
+        return (
+            f"HookedViT({self.name or c.family}: {c.n_layers} layers, {c.n_heads} heads, d_model {c.d_model}, "
+            f"{c.image_size[0]}x{c.image_size[1]} px, grid {c.grid[0]}x{c.grid[1]}, {c.n_prefix_tokens} prefix tokens)"
+        )

@@ -1,0 +1,140 @@
+"""Images in, models out: preprocessing with the model's own data config, and pw.load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import prisma_widgets as pw
+
+
+def test_every_image_form_gives_the_same_batch(tiny, chelsea, tmp_path):
+    path = tmp_path / "cat.png"
+    Image.fromarray(chelsea).save(path)
+    reference = tiny.preprocess(Image.fromarray(chelsea))
+    assert reference.shape == (1, 3, 64, 64)
+    forms = {
+        "uint8 HWC": chelsea,
+        "uint8 CHW": np.moveaxis(chelsea, -1, 0),
+        "float HWC": chelsea.astype(np.float32) / 255,
+        "path": str(path),
+        "torch uint8": torch.from_numpy(chelsea),
+    }
+    for label, form in forms.items():
+        torch.testing.assert_close(tiny.preprocess(form), reference, atol=0, rtol=0, msg=label)
+    batch = tiny.preprocess([chelsea, str(path)])
+    assert batch.shape == (2, 3, 64, 64) and torch.equal(batch[0], batch[1])
+    assert tiny.preprocess(np.stack([chelsea, chelsea])).shape == (2, 3, 64, 64)
+    gray = tiny.preprocess(chelsea[..., 0])
+    assert gray.shape == (1, 3, 64, 64)
+
+
+def test_preprocess_uses_the_models_own_timm_data_config(chelsea):
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    module = timm.create_model("vit_base_patch16_clip_224", pretrained=False, depth=1).eval()
+    model = pw.HookedViT(module)
+    expected = create_transform(**resolve_data_config({}, model=module))(Image.fromarray(chelsea))
+    assert torch.equal(model.preprocess(chelsea)[0], expected)
+    mean = resolve_data_config({}, model=module)["mean"]
+    assert mean != (0.485, 0.456, 0.406)  # a CLIP-normalised timm model really uses its own statistics
+
+
+def test_open_clip_preprocess_matches_open_clips_transform(clip_b32, chelsea):
+    import open_clip
+
+    _, _, reference_transform = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    expected = reference_transform(Image.fromarray(chelsea))
+    torch.testing.assert_close(clip_b32.preprocess(chelsea)[0], expected, atol=0, rtol=0)
+
+
+def test_images_run_straight_through_the_model(tiny, chelsea):
+    with torch.no_grad():
+        direct = tiny(chelsea)
+        via = tiny.model(tiny.preprocess(chelsea))
+    assert torch.equal(direct, via)
+
+
+def test_display_images_undo_normalisation(tiny, chelsea):
+    shown = tiny.display_images(chelsea)
+    assert shown.shape == (1, 64, 64, 3) and shown.dtype == np.uint8
+    small = np.asarray(Image.fromarray(chelsea).resize((64, 64)))
+    # Same picture, resized by the model's own transform: colours agree on average within a few levels.
+    assert abs(shown.astype(float).mean() - small.astype(float).mean()) < 6
+
+
+def test_bad_images_get_errors_that_name_the_fix(tiny):
+    with pytest.raises(ValueError, match=r"\[0, 1\].*255"):
+        tiny.preprocess(np.full((8, 8, 3), 200.0, np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        tiny.preprocess(np.zeros((8, 8, 2), np.uint8))
+    with pytest.raises(FileNotFoundError, match="no image file"):
+        tiny.preprocess("/nonexistent/cat.png")
+    with pytest.raises(TypeError, match="PIL images"):
+        tiny.preprocess(42)
+    with pytest.raises(ValueError, match="empty"):
+        tiny.preprocess([])
+
+
+def test_imagenet_labels_for_1000_class_heads(tiny):
+    assert len(tiny.labels) == 1000 and tiny.labels[281] == "tabby"
+    headless = pw.load("vit_small_patch14_reg4_dinov2", pretrained=False, img_size=56, depth=1)
+    assert headless.labels is None and headless.cfg.n_classes is None
+    assert "hook_pooled" in headless.hook_names()
+    with pytest.raises(ValueError, match="1000 classes"):
+        tiny.labels = ["a", "b"]
+
+
+def test_clip_text_side(clip_b32):
+    with torch.no_grad():
+        text = clip_b32.encode_text(["a photo of a cat", "a photo of a dog"], normalize=True)
+    assert text.shape == (2, 512)
+    torch.testing.assert_close(text.norm(dim=-1), torch.ones(2))
+    assert clip_b32.logit_scale == pytest.approx(1 / 0.07, rel=1e-4)
+    tower_only = pw.HookedViT(clip_b32.model.visual)
+    with pytest.raises(TypeError, match="wrap the CLIP model"):
+        tower_only.encode_text(["a cat"])
+    with pytest.raises(TypeError, match="no text tower"):
+        pw.load("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=1).encode_text("x")
+
+
+def test_tower_alone_equals_the_whole_clip(clip_b32):
+    tower_only = pw.HookedViT(clip_b32.model.visual)
+    pixels = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(tower_only(pixels), clip_b32(pixels))
+
+
+def test_load_names(tmp_path):
+    m = pw.load("timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k", pretrained=False, img_size=32, depth=1)
+    assert m.cfg.family == "timm" and m.cfg.grid == (2, 2) and not m.training
+    with pytest.raises(ValueError, match="Did you mean.*vit_tiny_patch16_224"):
+        pw.load("vit_tiny_patch16_2244", pretrained=False)
+    with pytest.raises(ValueError, match="unknown open_clip model.*ViT-B-32"):
+        pw.load("open_clip:ViT-B-322", pretrained=False)
+    with pytest.raises(ValueError, match="no pretrained tag"):
+        pw.load("open_clip:ViT-B-32/not-a-tag")
+
+
+def test_pretrained_offline_gives_a_clear_error():
+    # conftest switched the hub off (HF_HUB_OFFLINE=1): this fails fast, and says what to do.
+    with pytest.raises(RuntimeError, match="pretrained=False.*mouse-vit"):
+        pw.load("vit_tiny_patch16_224", pretrained=True)
+
+
+def test_import_is_light():
+    code = (
+        "import sys, time; t = time.perf_counter(); import prisma_widgets as pw; "
+        "dt = time.perf_counter() - t; "
+        "heavy = [m for m in ('torch', 'timm', 'open_clip', 'anywidget') if m in sys.modules]; "
+        "print(heavy); assert not heavy, heavy; assert callable(pw.load); assert 'torch' in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
