@@ -24,6 +24,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "UnsupportedModelError": ("prisma_widgets.hooked.adapters.base", "UnsupportedModelError"),
     "act_name": ("prisma_widgets.hooked.hook_points", "act_name"),
     "AttentionGrid": ("prisma_widgets.widgets.attention_grid", "AttentionGrid"),
+    "analysis": ("prisma_widgets.analysis", None),
     "hooked": ("prisma_widgets.hooked", None),
     "zoo": ("prisma_widgets.zoo", None),
     "widgets": ("prisma_widgets.widgets", None),
@@ -48,7 +49,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static tools see the real names
-    from . import hooked, widgets, zoo
+    from . import analysis, hooked, widgets, zoo
     from .hooked.adapters.base import UnsupportedModelError
     from .hooked.cache import ActivationCache
     from .hooked.config import HookedViTConfig
