@@ -173,6 +173,9 @@ def test_start_and_stop_at_layer_split_the_forward_exactly(any_model):
     _, cache = any_model.run_with_cache(pixels, names_filter="blocks.1.hook_resid_pre")
     assert torch.equal(resid, cache["resid_pre", 1])
     assert torch.equal(any_model(resid, start_at_layer=1), ref)
+    embedded = any_model(pixels, stop_at_layer=0)  # the stream entering block 0
+    assert embedded.shape == (2, any_model.cfg.n_tokens, any_model.cfg.d_model)
+    assert torch.equal(any_model(embedded, start_at_layer=0), ref)
 
 
 def test_gradients_flow_through_hooks(tiny):

@@ -1,5 +1,6 @@
-"""Pure functions on models and tensors: logit lens, and more to come (patching, attribution)."""
+"""Pure functions on models and tensors: the logit lens and activation patching (exact and attribution)."""
 
 from .logit_lens import LogitLensResult, logit_lens
+from .patching import PatchingResult, patch
 
-__all__ = ["LogitLensResult", "logit_lens"]
+__all__ = ["LogitLensResult", "PatchingResult", "logit_lens", "patch"]

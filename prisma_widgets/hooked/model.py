@@ -137,22 +137,22 @@ class HookedViT(nn.Module):
         """The model's output (logits, or the CLIP image embedding) with the hooks added by ``add_hook``.
 
         ``stop_at_layer=l`` returns the residual stream entering block ``l`` ``[batch, pos, d_model]``;
-        ``start_at_layer=l`` takes that residual stream instead of images.
+        ``start_at_layer=l`` (0 included) takes that residual stream instead of images.
         """
         return self._run(images, self._active(), start_at_layer, stop_at_layer)
 
     def _run(self, images: Any, hooks: ActiveHooks, start: int | None, stop: int | None) -> torch.Tensor:
         n_layers = self.cfg.n_layers
-        start = 0 if start is None else start
         stop = n_layers if stop is None else (stop + n_layers if stop < 0 else stop)
-        if not 0 <= start <= stop <= n_layers:
+        if not 0 <= (start or 0) <= stop <= n_layers:
             raise ValueError(f"need 0 <= start_at_layer <= stop_at_layer <= {n_layers}; got {start}, {stop}")
-        if start == 0:
+        if start is None:  # images in
             pixels = self.to_pixels(images)
             if not hooks and stop == n_layers:
                 return self.adapter.plain_forward(pixels)
             x = self.adapter.embed(pixels, hooks)
-        else:
+            start = 0
+        else:  # the residual stream entering block `start` in
             x = images
             expected = self.cfg.d_model
             if not (isinstance(x, torch.Tensor) and x.ndim == 3 and x.shape[-1] == expected):

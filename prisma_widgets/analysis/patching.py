@@ -1,0 +1,254 @@
+"""Activation patching, batched: many patched variants per forward pass, each starting at its own layer.
+
+For the variants patched at layer ``l`` the base run's residual stream entering block ``l`` is reused, so
+only blocks ``l .. L-1`` run. Variants are stacked along the batch axis in chunks sized to a memory budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+SITES = {
+    # site: (hook suffix, activation layout after the batch axis)
+    "resid_pre": ("hook_resid_pre", ("position", "d_model")),
+    "resid_mid": ("hook_resid_mid", ("position", "d_model")),
+    "attn_out": ("hook_attn_out", ("position", "d_model")),
+    "mlp_out": ("hook_mlp_out", ("position", "d_model")),
+    "z": ("attn.hook_z", ("position", "head", "d_head")),
+    "pattern": ("attn.hook_pattern", ("head", "position", "key")),
+}
+# by -> the named activation axes patched one cell at a time, in the result's axis order
+BY = {"position": ("position",), "head": ("head",), "head_position": ("position", "head"), "layer": ()}
+
+Metric = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class PatchingResult:
+    """Normalised patching effects with named axes: 0 is the corrupted run, 1 the clean run.
+
+    ``values`` has axes ``axes`` (for example ``("layer", "position")``); ``labels[axis]`` names the ticks.
+    """
+
+    values: torch.Tensor
+    axes: tuple[str, ...]
+    labels: dict[str, list[str]]
+    site: str
+    by: str
+    direction: str
+    method: str
+    clean_metric: float
+    corrupted_metric: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        shape = " x ".join(f"{a}={n}" for a, n in zip(self.axes, self.values.shape))
+        return f"PatchingResult({self.method} {self.direction}, site={self.site!r}, by={self.by!r}: {shape})"
+
+
+def _patched_dims(layout: tuple[str, ...], by: str) -> tuple[int, ...]:
+    """Indices (into the activation's axes after batch) that ``by`` patches one cell at a time."""
+    return tuple(layout.index(axis) for axis in BY[by])
+
+
+def _variant_masks(shape: tuple[int, ...], dims: tuple[int, ...], lo: int, hi: int) -> torch.Tensor:
+    """Boolean masks ``[hi - lo, *shape]``: what variants ``lo .. hi-1`` patch (built per chunk, never all at once)."""
+    n = hi - lo
+    mask = torch.zeros(n, *shape, dtype=torch.bool)
+    if not dims:
+        mask[:] = True
+        return mask
+    coords = torch.unravel_index(torch.arange(lo, hi), tuple(shape[d] for d in dims))
+    index: list[Any] = [torch.arange(n)] + [slice(None)] * len(shape)
+    for d, c in zip(dims, coords):
+        index[1 + d] = c
+    mask[tuple(index)] = True
+    return mask
+
+
+def default_metric(model: Any, clean_out: torch.Tensor, corrupted_out: torch.Tensor) -> Metric:
+    """Logit difference between the clean and the corrupted top class (CLIP: cosine to each run's embedding)."""
+    if model.cfg.family == "open_clip" or model.cfg.n_classes is None:
+        clean_dir = torch.nn.functional.normalize(clean_out, dim=-1)
+        corrupted_dir = torch.nn.functional.normalize(corrupted_out, dim=-1)
+
+        def cosine_difference(out: torch.Tensor) -> torch.Tensor:
+            out = torch.nn.functional.normalize(out, dim=-1)
+            return ((out * clean_dir).sum(-1) - (out * corrupted_dir).sum(-1)).mean()
+
+        return cosine_difference
+    clean_top = clean_out.argmax(-1, keepdim=True)
+    corrupted_top = corrupted_out.argmax(-1, keepdim=True)
+    if torch.equal(clean_top, corrupted_top):
+        raise ValueError(
+            "the clean and corrupted images get the same top class, so the default logit-difference metric is 0 "
+            "for both: corrupt more (pw.corrupt(image, patches, mode='swap', other=...)) or pass metric=..."
+        )
+
+    def logit_difference(out: torch.Tensor) -> torch.Tensor:
+        return (out.gather(-1, clean_top) - out.gather(-1, corrupted_top)).mean()
+
+    return logit_difference
+
+
+def _axis_labels(model: Any, axes: tuple[str, ...], layers: list[int]) -> dict[str, list[str]]:
+    labels: dict[str, list[str]] = {"layer": [str(l) for l in layers]}
+    if "position" in axes:
+        labels["position"] = model.token_labels()
+    if "head" in axes:
+        labels["head"] = [f"H{h}" for h in range(model.cfg.n_heads)]
+    return labels
+
+
+def patch(
+    model: Any,
+    clean: Any,
+    corrupted: Any,
+    metric: Metric | None = None,
+    site: str = "resid_pre",
+    by: str = "position",
+    direction: str = "denoise",
+    method: str = "exact",
+    layers: Sequence[int] | None = None,
+    memory_budget: int | None = None,
+    progress: bool = True,
+) -> PatchingResult:
+    """Patch activations between a clean and a corrupted run; return the normalised effect per cell.
+
+    ``direction="denoise"`` puts clean activations into the corrupted run, ``"noise"`` the reverse. The metric
+    (default: clean-top minus corrupted-top logit) is normalised so 0 is the corrupted run and 1 the clean run.
+    ``method="attribution"`` estimates the same cells from one forward and one backward pass.
+
+    Example:
+        >>> result = pw.analysis.patch(model, cat, cat_with_mask, site="z", by="head")   # doctest: +SKIP
+        >>> result.values.shape    # [layer, head]                                          # doctest: +SKIP
+    """
+    if site not in SITES:
+        raise ValueError(f"site must be one of {sorted(SITES)}; got {site!r}")
+    suffix, layout = SITES[site]
+    allowed = [b for b, axes in BY.items() if set(axes) <= set(layout)]
+    if by not in allowed:
+        raise ValueError(f"by={by!r} does not apply to site={site!r}; choose one of {allowed}")
+    if direction not in ("denoise", "noise"):
+        raise ValueError(f"direction must be 'denoise' or 'noise'; got {direction!r}")
+    if method not in ("exact", "attribution"):
+        raise ValueError(f"method must be 'exact' or 'attribution'; got {method!r}")
+    cfg = model.cfg
+    layers = list(range(cfg.n_layers)) if layers is None else [int(l) % cfg.n_layers for l in layers]
+    clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
+    if clean_px.shape != corrupted_px.shape:
+        raise ValueError(f"clean and corrupted batches differ in shape: {list(clean_px.shape)} vs {list(corrupted_px.shape)}")
+    base_px, source_px = (corrupted_px, clean_px) if direction == "denoise" else (clean_px, corrupted_px)
+    names = [f"blocks.{l}.{suffix}" for l in layers]
+
+    with torch.no_grad():
+        source_out, source_cache = model.run_with_cache(source_px, names_filter=names)
+        base_out, base_cache = model.run_with_cache(base_px, names_filter=[f"blocks.{l}.hook_resid_pre" for l in layers])
+    clean_out, corrupted_out = (source_out, base_out) if direction == "denoise" else (base_out, source_out)
+    metric = metric or default_metric(model, clean_out, corrupted_out)
+    with torch.no_grad():
+        clean_m, corrupted_m = float(metric(clean_out)), float(metric(corrupted_out))
+    if abs(clean_m - corrupted_m) < 1e-12:
+        raise ValueError("the metric is the same on the clean and the corrupted run: nothing to normalise against")
+
+    def normalise(m: torch.Tensor) -> torch.Tensor:
+        return (m - corrupted_m) / (clean_m - corrupted_m)
+
+    act_shape = tuple(source_cache[names[0]].shape[1:])
+    dims = _patched_dims(layout, by)
+    cell_axes = BY[by]
+    n_variants = int(torch.tensor([act_shape[d] for d in dims]).prod()) if dims else 1
+    axes = ("layer", *cell_axes)
+    labels = _axis_labels(model, axes, layers)
+    common = dict(axes=axes, labels=labels, site=site, by=by, direction=direction,
+                  clean_metric=clean_m, corrupted_metric=corrupted_m)
+
+    if method == "attribution":
+        change = _attribution(model, base_px, source_cache, names, dims, metric)
+        base_m = corrupted_m if direction == "denoise" else clean_m
+        values = normalise(base_m + change).float()  # first order: patched metric = base metric + change
+        return PatchingResult(values=values.reshape(len(layers), *_cell_shape(cell_axes, cfg)), method=method, **common)
+
+    batch = clean_px.shape[0]
+    chunk = _chunk_size(model, batch, act_shape, memory_budget, n_variants)
+    rows = []
+    bar = _progress(len(layers) * n_variants, progress, f"patching {site} by {by}")
+    for layer, name in zip(layers, names):
+        start = base_cache[f"blocks.{layer}.hook_resid_pre"]
+        source = source_cache[name]
+        row = []
+        for lo in range(0, n_variants, chunk):
+            mask = _variant_masks(act_shape, dims, lo, min(lo + chunk, n_variants)).to(source.device)
+            n = mask.shape[0]
+
+            def put_source(act: torch.Tensor, hook: Any, mask: torch.Tensor = mask, n: int = n) -> torch.Tensor:
+                act = act.view(n, batch, *act.shape[1:])
+                return torch.where(mask.unsqueeze(1), source.unsqueeze(0), act).view(n * batch, *act.shape[2:])
+
+            with torch.no_grad():
+                out = model.run_with_hooks(start.repeat(n, *([1] * (start.ndim - 1))), fwd_hooks=[(name, put_source)],
+                                           start_at_layer=layer)
+                out = out.view(n, batch, *out.shape[1:])
+                row += [float(metric(out[v])) for v in range(n)]
+            bar.update(n)
+        rows.append(row)
+    bar.close()
+    values = normalise(torch.tensor(rows, dtype=torch.float64))
+    return PatchingResult(values=values.reshape(len(layers), *_cell_shape(cell_axes, cfg)).float(), method=method, **common)
+
+
+def _cell_shape(cell_axes: tuple[str, ...], cfg: Any) -> tuple[int, ...]:
+    sizes = {"position": cfg.n_tokens, "head": cfg.n_heads}
+    return tuple(sizes[a] for a in cell_axes)
+
+
+def _chunk_size(model: Any, batch: int, act_shape: tuple[int, ...], memory_budget: int | None, n_variants: int) -> int:
+    """Variants per forward: what fits the budget, counting the widest activations of one block."""
+    cfg = model.cfg
+    if memory_budget is None:
+        if model.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(model.device)
+            memory_budget = int(free * 0.5)
+        else:
+            memory_budget = 1 << 30
+    bytes_per = torch.finfo(model.dtype).bits // 8
+    per_variant = batch * bytes_per * cfg.n_tokens * (4 * (cfg.d_mlp or 4 * cfg.d_model) + 2 * cfg.n_heads * cfg.n_tokens)
+    per_variant += int(torch.tensor(act_shape).prod())  # the variant's mask
+    return max(1, min(n_variants, memory_budget // max(per_variant, 1)))
+
+
+def _progress(total: int, enabled: bool, description: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, disable=not enabled, unit="variant")
+
+
+def _attribution(
+    model: Any, base_px: torch.Tensor, source_cache: Any, names: list[str], dims: tuple[int, ...], metric: Metric
+) -> torch.Tensor:
+    """Gradient times activation difference, summed over the cells each variant would patch: ``[layer, variant]``."""
+    kept: dict[str, torch.Tensor] = {}
+
+    def keep(act: torch.Tensor, hook: Any) -> None:
+        act.retain_grad()
+        kept[hook.name] = act
+
+    with torch.enable_grad():
+        pixels = base_px.detach().clone().requires_grad_(True)  # a graph even when parameters are frozen
+        out = model.run_with_hooks(pixels, fwd_hooks=[(names, keep)])
+        metric(out).backward()
+    rows = []
+    for name in names:
+        act = kept[name]
+        contribution = ((source_cache[name] - act.detach()) * act.grad).sum(0)  # over the batch, as the metric is
+        others = [d for d in range(contribution.ndim) if d not in dims]
+        summed = contribution.sum(dim=others) if others else contribution
+        if dims:  # summed keeps the patched axes in ascending order; put them in the result's order
+            order = sorted(dims)
+            summed = summed.permute([order.index(d) for d in dims])
+        rows.append(summed.reshape(-1))
+    return torch.stack(rows).double().cpu()
