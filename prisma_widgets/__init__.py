@@ -23,6 +23,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "HookNameError": ("prisma_widgets.hooked.hook_points", "HookNameError"),
     "UnsupportedModelError": ("prisma_widgets.hooked.adapters.base", "UnsupportedModelError"),
     "act_name": ("prisma_widgets.hooked.hook_points", "act_name"),
+    "corrupt": ("prisma_widgets.analysis.corrupt", "corrupt"),
+    "cache_activations": ("prisma_widgets.sae", "cache_activations"),
+    "train_sae": ("prisma_widgets.sae", "train_sae"),
+    "SAE": ("prisma_widgets.sae", "SAE"),
+    "ActivationStore": ("prisma_widgets.sae", "ActivationStore"),
     "AttentionGrid": ("prisma_widgets.widgets.attention_grid", "AttentionGrid"),
     "analysis": ("prisma_widgets.analysis", None),
     "hooked": ("prisma_widgets.hooked", None),
@@ -50,10 +55,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static tools see the real names
     from . import analysis, hooked, widgets, zoo
+    from .analysis.corrupt import corrupt
     from .hooked.adapters.base import UnsupportedModelError
     from .hooked.cache import ActivationCache
     from .hooked.config import HookedViTConfig
     from .hooked.hook_points import HookNameError, act_name
     from .hooked.loading import load
     from .hooked.model import HookedViT
+    from .sae import SAE, ActivationStore, cache_activations, train_sae
     from .widgets.attention_grid import AttentionGrid

@@ -110,3 +110,43 @@ def test_patching_errors_name_the_fix(tiny):
         pw.analysis.patch(tiny, x, x)
     with pytest.raises(ValueError, match="differ in shape"):
         pw.analysis.patch(tiny, x, pixels_for(tiny, batch=2))
+
+
+def test_corrupt_changes_only_the_chosen_patches(chelsea, coffee, tiny):
+    import numpy as np
+
+    image = tiny.display_images(chelsea)[0]  # 64 x 64, a 4 x 4 grid of 16 px patches
+    inside = np.zeros((64, 64), bool)
+    inside[16:32, 32:48] = True  # patch (1, 2)
+    for mode in ("mask", "blur", "noise", "swap"):
+        out = pw.corrupt(image, [(1, 2)], mode=mode, other=coffee, grid=(4, 4))
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert np.array_equal(out[~inside], image[~inside]), mode
+        assert not np.array_equal(out[inside], image[inside]), mode
+    swapped = pw.corrupt(chelsea, np.eye(4, dtype=bool), mode="swap", other=coffee, model=tiny)
+    coffee_small = tiny.display_images(coffee)[0]
+    assert np.array_equal(swapped[:16, :16], coffee_small[:16, :16])
+    assert np.array_equal(swapped[:16, 16:32], image[:16, 16:32])
+    assert np.array_equal(pw.corrupt(image, [6], grid=(4, 4)), pw.corrupt(image, [(1, 2)], grid=(4, 4)))
+    with pytest.raises(ValueError, match="other="):
+        pw.corrupt(image, [(0, 0)], mode="swap", grid=(4, 4))
+    with pytest.raises(ValueError, match="outside the 4x4 grid"):
+        pw.corrupt(image, [(4, 0)], grid=(4, 4))
+    with pytest.raises(ValueError, match="grid="):
+        pw.corrupt(image, [(0, 0)])
+    with pytest.raises(ValueError, match="mode must be"):
+        pw.corrupt(image, [(0, 0)], mode="erase", grid=(4, 4))
+
+
+@torch.no_grad()
+def test_patching_a_real_photo_pair(tiny, chelsea, coffee):
+    """End to end on real images: clean cat vs cat with coffee swapped into half the patches."""
+    corrupted = pw.corrupt(chelsea, [(r, c) for r in range(4) for c in range(4) if (r + c) % 2], mode="swap",
+                           other=coffee, model=tiny)
+    clean = tiny.display_images(chelsea)[0]
+    result = pw.analysis.patch(tiny, clean, corrupted, metric=first_logit, site="resid_pre", by="position",
+                               progress=False)
+    # Denoising all patches of layer 0 at once restores the clean run; positions that were not swapped do nothing.
+    untouched = [1 + r * 4 + c for r in range(4) for c in range(4) if (r + c) % 2 == 0]
+    assert result.values[0, untouched].abs().max() < 1e-5
+    assert torch.isfinite(result.values).all()

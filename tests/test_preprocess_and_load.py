@@ -69,6 +69,17 @@ def test_display_images_undo_normalisation(tiny, chelsea):
     assert abs(shown.astype(float).mean() - small.astype(float).mean()) < 6
 
 
+def test_display_images_round_trip_onto_the_same_patches(tiny, chelsea):
+    """What you see is what the model sees: a displayed image fed back is not resized or cropped again."""
+    shown = tiny.display_images(chelsea)
+    again = tiny.display_images(shown)
+    assert np.array_equal(again, shown)
+    # The model's own transform would shift it (crop_pct < 1): that is what framing must avoid.
+    framed = tiny.transform(Image.fromarray(shown[0]))
+    assert not torch.allclose(framed, tiny.preprocess(shown)[0])
+    torch.testing.assert_close(tiny.preprocess(shown), tiny.preprocess(chelsea), atol=1 / 255 / 0.2, rtol=0)
+
+
 def test_bad_images_get_errors_that_name_the_fix(tiny):
     with pytest.raises(ValueError, match=r"\[0, 1\].*255"):
         tiny.preprocess(np.full((8, 8, 3), 200.0, np.float32))

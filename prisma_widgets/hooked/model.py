@@ -221,8 +221,13 @@ class HookedViT(nn.Module):
         return self._transform
 
     def preprocess(self, images: ImageLike | Sequence[ImageLike]) -> torch.Tensor:
-        """PIL images, arrays (HWC or CHW, uint8 or float in [0, 1]), paths or a batch -> ``[batch, 3, H, W]``."""
-        return preprocess(images, self.transform).to(self.device)
+        """PIL images, arrays (HWC or CHW, uint8 or float in [0, 1]), paths or a batch -> ``[batch, 3, H, W]``.
+
+        Images of any size go through the model's own eval transform (resize, crop, normalise). Images already
+        at the model's input size are taken as framed and only normalised, so ``display_images`` output
+        (and ``pw.corrupt(..., model=model)``) round-trips with its pixels on the model's patches.
+        """
+        return preprocess(images, self.transform, self.cfg.image_size, self.adapter.normalization()).to(self.device)
 
     def display_images(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor) -> np.ndarray:
         """The images as the model sees them (resized and cropped, not normalised): uint8 ``[batch, H, W, 3]``."""

@@ -76,9 +76,27 @@ def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[Any]:
     return [images]
 
 
-def preprocess(images: ImageLike | Sequence[ImageLike], transform: Callable[[Any], torch.Tensor]) -> torch.Tensor:
-    """A ``[batch, 3, H, W]`` float tensor through the model's own eval transform."""
-    return torch.stack([transform(to_pil(img)) for img in as_image_list(images)])
+def preprocess(
+    images: ImageLike | Sequence[ImageLike],
+    transform: Callable[[Any], torch.Tensor],
+    input_size: tuple[int, int] | None = None,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+) -> torch.Tensor:
+    """A ``[batch, 3, H, W]`` float tensor through the model's own eval transform.
+
+    An image already at ``input_size`` (H, W) is taken as framed, as ``model.display_images`` returns it:
+    only normalised, not resized and cropped again, so its pixels stay aligned with the model's patches.
+    """
+    tensors = []
+    for img in as_image_list(images):
+        pil = to_pil(img)
+        if input_size is not None and normalization is not None and pil.size == (input_size[1], input_size[0]):
+            mean, std = (torch.tensor(v, dtype=torch.float32).view(3, 1, 1) for v in normalization)
+            array = torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1)
+            tensors.append((array - mean) / std)
+        else:
+            tensors.append(transform(pil))
+    return torch.stack(tensors)
 
 
 def check_pixels(pixels: torch.Tensor, image_size: tuple[int, int], dynamic: bool = False) -> torch.Tensor:
