@@ -97,6 +97,7 @@ def logit_lens(
     One batched matmul per layer; no Python loop over tokens.
 
     Example:
+        >>> import numpy as np
         >>> import prisma_widgets as pw
         >>> model = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2)
         >>> lens = pw.analysis.logit_lens(model, np.zeros((64, 64, 3), np.uint8))

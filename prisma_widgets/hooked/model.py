@@ -26,9 +26,11 @@ class HookedViT(nn.Module):
     attention pattern asked for, outputs are bit-identical to calling the module itself.
 
     Example:
+        >>> import numpy as np
         >>> import prisma_widgets as pw
         >>> model = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2)
-        >>> logits, cache = model.run_with_cache(np.zeros((64, 64, 3), np.uint8), names_filter="blocks.1.attn.hook_pattern")
+        >>> image = np.zeros((64, 64, 3), np.uint8)
+        >>> logits, cache = model.run_with_cache(image, names_filter="blocks.1.attn.hook_pattern")
         >>> cache["pattern", 1].shape
         torch.Size([1, 3, 17, 17])
     """
