@@ -175,28 +175,31 @@ def patch(
 
     batch = clean_px.shape[0]
     chunk = _chunk_size(model, batch, act_shape, memory_budget, n_variants)
-    rows = []
+    rows: list[list[float]] = []
     bar = _progress(len(layers) * n_variants, progress, f"patching {site} by {by}")
-    for layer, name in zip(layers, names):
-        start = base_cache[f"blocks.{layer}.hook_resid_pre"]
-        source = source_cache[name]
-        row = []
-        for lo in range(0, n_variants, chunk):
-            mask = _variant_masks(act_shape, dims, lo, min(lo + chunk, n_variants)).to(source.device)
-            n = mask.shape[0]
+    try:
+        for layer, name in zip(layers, names):
+            start = base_cache[f"blocks.{layer}.hook_resid_pre"]
+            source = source_cache[name]
+            row: list[float] = []
+            for lo in range(0, n_variants, chunk):
+                mask = _variant_masks(act_shape, dims, lo, min(lo + chunk, n_variants)).to(source.device)
+                n = mask.shape[0]
 
-            def put_source(act: torch.Tensor, hook: Any, mask: torch.Tensor = mask, n: int = n) -> torch.Tensor:
-                act = act.view(n, batch, *act.shape[1:])
-                return torch.where(mask.unsqueeze(1), source.unsqueeze(0), act).view(n * batch, *act.shape[2:])
+                def put_source(act: torch.Tensor, hook: Any, mask: torch.Tensor = mask, n: int = n) -> torch.Tensor:
+                    act = act.view(n, batch, *act.shape[1:])
+                    return torch.where(mask.unsqueeze(1), source.unsqueeze(0), act).view(n * batch, *act.shape[2:])
 
-            with torch.no_grad():
-                out = model.run_with_hooks(start.repeat(n, *([1] * (start.ndim - 1))), fwd_hooks=[(name, put_source)],
-                                           start_at_layer=layer)
-                out = out.view(n, batch, *out.shape[1:])
-                row += [float(metric(out[v])) for v in range(n)]
-            bar.update(n)
-        rows.append(row)
-    bar.close()
+                with torch.no_grad():
+                    repeated = start.repeat(n, *([1] * (start.ndim - 1)))
+                    out = model.run_with_hooks(repeated, fwd_hooks=[(name, put_source)], start_at_layer=layer)
+                    out = out.view(n, batch, *out.shape[1:])
+                    # one host transfer per chunk, not one per variant
+                    row += torch.stack([metric(out[v]) for v in range(n)]).double().cpu().tolist()
+                bar.update(n)
+            rows.append(row)
+    finally:
+        bar.close()
     values = normalise(torch.tensor(rows, dtype=torch.float64))
     return PatchingResult(values=values.reshape(len(layers), *_cell_shape(cell_axes, cfg)).float(), method=method, **common)
 
