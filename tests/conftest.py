@@ -80,3 +80,15 @@ def pixels_for(model, batch: int = 2, seed: int = 0) -> torch.Tensor:
     """A random preprocessed batch of the model's input size."""
     g = torch.Generator().manual_seed(seed)
     return torch.randn(batch, 3, *model.cfg.image_size, generator=g)
+
+
+def card_percent(name: str, metric: str) -> float:
+    """A bold percentage from the row of a bundled model's card whose first cell contains ``metric``."""
+    import re
+
+    from prisma_widgets.zoo import registry
+
+    text = registry.card_path(name).read_text()
+    match = re.search(rf"^\|[^|\n]*{re.escape(metric)}[^|\n]*\| \*\*([0-9.]+)%\*\*", text, flags=re.M)
+    assert match, f"no '{metric}' row in {registry.card_path(name)}"
+    return float(match.group(1)) / 100

@@ -1,0 +1,20 @@
+"""Offline models shipped in the wheel ("mice") and the synthetic shapes data they were trained on.
+
+- :func:`shapes` / :func:`scenes`: deterministic synthetic data (one shape per image / 2-4 shapes with
+  per-patch ground truth and captions).
+- :func:`build`: ``"mouse-vit"`` (a timm ``VisionTransformer``) or ``"mouse-clip"`` (an open_clip ``CLIP``)
+  with their trained weights, exactly as the libraries build them. ``pw.load("mouse-vit")`` wraps it.
+
+Retrain with ``python -m prisma_widgets.zoo.train mouse-vit`` (or ``mouse-clip``); each model has a card in
+``zoo/cards/`` with its recipe and measured numbers.
+"""
+
+from __future__ import annotations
+
+from .registry import BUNDLED, PROMPT, WeightsError, build, card_path, weights_path
+from .shapes import COLOUR_NAMES, COLOURS, POSITIONS, SHAPE_CLASSES, SIZES, Scenes, scenes, shapes
+
+__all__ = [
+    "BUNDLED", "COLOURS", "COLOUR_NAMES", "POSITIONS", "PROMPT", "SHAPE_CLASSES", "SIZES", "Scenes",
+    "WeightsError", "build", "card_path", "scenes", "shapes", "weights_path",
+]
