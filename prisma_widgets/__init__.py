@@ -29,6 +29,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "SAE": ("prisma_widgets.sae", "SAE"),
     "ActivationStore": ("prisma_widgets.sae", "ActivationStore"),
     "AttentionGrid": ("prisma_widgets.widgets.attention_grid", "AttentionGrid"),
+    "LogitLens": ("prisma_widgets.widgets.logit_lens", "LogitLens"),
     "analysis": ("prisma_widgets.analysis", None),
     "hooked": ("prisma_widgets.hooked", None),
     "zoo": ("prisma_widgets.zoo", None),
@@ -64,3 +65,4 @@ if TYPE_CHECKING:  # static tools see the real names
     from .hooked.model import HookedViT
     from .sae import SAE, ActivationStore, cache_activations, train_sae
     from .widgets.attention_grid import AttentionGrid
+    from .widgets.logit_lens import LogitLens

@@ -1,0 +1,167 @@
+// Pure geometry of the AttentionGrid view: where each thumbnail, prefix cell and label goes, and
+// what is under a pointer. No DOM here, so it is unit-tested directly.
+
+export interface GridSpec {
+  /** Layers shown (rows of thumbnails). */
+  nLayers: number;
+  /** Heads shown (columns). */
+  nHeads: number;
+  /** Cells of the rollout row (0 = no rollout row). */
+  nRollout: number;
+  /** Thumbnail size in CSS pixels. */
+  thumbW: number;
+  thumbH: number;
+  /** Prefix tokens (CLS, registers): each thumbnail gets a strip of this many cells above it. */
+  nPrefix: number;
+  gap?: number;
+  labelW?: number;
+  headerH?: number;
+}
+
+export interface Rect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export interface Cell {
+  kind: "head" | "rollout";
+  /** Position in the shown layers (row) and heads (column); rollout cells use `col` only. */
+  row: number;
+  col: number;
+  /** The image part of the thumbnail. */
+  thumb: Rect;
+  /** The first prefix cell; the i-th is at x + i * size. Width 0 when nPrefix is 0. */
+  prefix: Rect;
+}
+
+export interface GridLayout {
+  spec: Required<GridSpec>;
+  width: number;
+  height: number;
+  prefixSize: number;
+  cells: Cell[];
+  /** y of the head labels row, and of the rollout row's labels (or -1). */
+  headerY: number;
+  rolloutHeaderY: number;
+  /** x of each column's centre (for labels). */
+  colCentres: number[];
+  /** y of each layer row's centre. */
+  rowCentres: number[];
+  rolloutCentreY: number;
+}
+
+export function prefixCellSize(thumbW: number, nPrefix: number): number {
+  if (nPrefix <= 0) return 0;
+  return Math.max(4, Math.min(10, Math.floor(thumbW / nPrefix)));
+}
+
+export function computeGridLayout(input: GridSpec): GridLayout {
+  const spec: Required<GridSpec> = { gap: 6, labelW: 34, headerH: 16, ...input };
+  const { nLayers, nHeads, nRollout, thumbW, thumbH, nPrefix, gap, labelW, headerH } = spec;
+  const ps = prefixCellSize(thumbW, nPrefix);
+  const strip = nPrefix > 0 ? ps + 2 : 0;
+  const cellH = strip + thumbH;
+  const nCols = Math.max(nHeads, nRollout);
+  const colX = (c: number) => labelW + c * (thumbW + gap);
+  const cells: Cell[] = [];
+  const rowCentres: number[] = [];
+  let y = headerH;
+  for (let r = 0; r < nLayers; r++) {
+    for (let c = 0; c < nHeads; c++) {
+      cells.push({
+        kind: "head",
+        row: r,
+        col: c,
+        thumb: { x: colX(c), y: y + strip, w: thumbW, h: thumbH },
+        prefix: { x: colX(c), y, w: ps, h: ps },
+      });
+    }
+    rowCentres.push(y + strip + thumbH / 2);
+    y += cellH + gap;
+  }
+  let rolloutHeaderY = -1;
+  let rolloutCentreY = -1;
+  if (nRollout > 0) {
+    rolloutHeaderY = y + 2;
+    y += headerH + 2;
+    for (let c = 0; c < nRollout; c++) {
+      cells.push({
+        kind: "rollout",
+        row: -1,
+        col: c,
+        thumb: { x: colX(c), y: y + strip, w: thumbW, h: thumbH },
+        prefix: { x: colX(c), y, w: ps, h: ps },
+      });
+    }
+    rolloutCentreY = y + strip + thumbH / 2;
+    y += cellH + gap;
+  }
+  const colCentres = Array.from({ length: nCols }, (_, c) => colX(c) + thumbW / 2);
+  return {
+    spec,
+    width: labelW + nCols * (thumbW + gap),
+    height: y,
+    prefixSize: ps,
+    cells,
+    headerY: 0,
+    rolloutHeaderY,
+    colCentres,
+    rowCentres,
+    rolloutCentreY,
+  };
+}
+
+export function inRect(r: Rect, x: number, y: number): boolean {
+  return x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h;
+}
+
+/** Token under (x, y) in an image rect split into a rows x cols patch grid; -1 outside. */
+export function patchTokenAt(r: Rect, x: number, y: number, rows: number, cols: number, nPrefix: number): number {
+  if (!inRect(r, x, y)) return -1;
+  const c = Math.min(cols - 1, Math.floor(((x - r.x) / r.w) * cols));
+  const rr = Math.min(rows - 1, Math.floor(((y - r.y) / r.h) * rows));
+  return nPrefix + rr * cols + c;
+}
+
+/** Rect of a token's patch (or null for a prefix token) within an image rect. */
+export function patchRect(r: Rect, token: number, rows: number, cols: number, nPrefix: number): Rect | null {
+  const p = token - nPrefix;
+  if (p < 0 || p >= rows * cols) return null;
+  const rr = Math.floor(p / cols);
+  const c = p % cols;
+  const w = r.w / cols;
+  const h = r.h / rows;
+  return { x: r.x + c * w, y: r.y + rr * h, w, h };
+}
+
+export interface Hit {
+  cell: Cell;
+  /** Token under the pointer (a patch or a prefix cell), or -1 for the cell's frame. */
+  token: number;
+}
+
+export function hitTest(layout: GridLayout, x: number, y: number, rows: number, cols: number): Hit | null {
+  const n = layout.spec.nPrefix;
+  for (const cell of layout.cells) {
+    const t = patchTokenAt(cell.thumb, x, y, rows, cols, n);
+    if (t >= 0) return { cell, token: t };
+    if (n > 0 && y >= cell.prefix.y && y < cell.prefix.y + cell.prefix.h) {
+      const i = Math.floor((x - cell.prefix.x) / layout.prefixSize);
+      if (x >= cell.prefix.x && i < n) return { cell, token: i };
+    }
+    // the gap between strip and thumb still belongs to the cell
+    if (x >= cell.thumb.x && x < cell.thumb.x + cell.thumb.w && y >= cell.prefix.y && y < cell.thumb.y) {
+      return { cell, token: -1 };
+    }
+  }
+  return null;
+}
+
+/** Size of the thumbnail for an image of `imgH` x `imgW` at a target width. */
+export function thumbSize(target: number, imgH: number, imgW: number): { w: number; h: number } {
+  const w = Math.max(8, Math.round(target));
+  const h = Math.max(8, Math.round((target * imgH) / Math.max(1, imgW)));
+  return { w, h };
+}

@@ -1,0 +1,86 @@
+// Geometry and colours of the LogitLens map. Pure: vitest covers it.
+
+export interface Rect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** Categorical palette for the legend: the 20 colours of Tableau / matplotlib "tab20", strong ones first. */
+export const PALETTE: [number, number, number][] = [
+  [31, 119, 180],
+  [255, 127, 14],
+  [44, 160, 44],
+  [214, 39, 40],
+  [148, 103, 189],
+  [140, 86, 75],
+  [227, 119, 194],
+  [188, 189, 34],
+  [23, 190, 207],
+  [127, 127, 127],
+  [174, 199, 232],
+  [255, 187, 120],
+  [152, 223, 138],
+  [255, 152, 150],
+  [197, 176, 213],
+  [196, 156, 148],
+  [247, 182, 210],
+  [219, 219, 141],
+  [158, 218, 229],
+  [57, 59, 121],
+];
+/** Colour of classes outside the palette ("other"). */
+export const OTHER: [number, number, number] = [200, 200, 200];
+
+/** Colour of the class at legend position `pos` (-1 or beyond the palette: OTHER). */
+export function classColor(pos: number): [number, number, number] {
+  return pos >= 0 && pos < PALETTE.length ? PALETTE[pos] : OTHER;
+}
+
+export function rgb(c: [number, number, number]): string {
+  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+}
+
+/** Text colour (black or white) that reads on a background colour. */
+export function textOn(c: [number, number, number]): string {
+  return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 140 ? "#000" : "#fff";
+}
+
+/** Token under a point of the map, or -1 (patch tokens only; prefix tokens live apart). */
+export function patchTokenAt(R: Rect, x: number, y: number, rows: number, cols: number, nPrefix: number): number {
+  if (x < R.x || y < R.y || x >= R.x + R.w || y >= R.y + R.h) return -1;
+  const c = Math.min(cols - 1, Math.floor(((x - R.x) / R.w) * cols));
+  const r = Math.min(rows - 1, Math.floor(((y - R.y) / R.h) * rows));
+  return nPrefix + r * cols + c;
+}
+
+/** The rectangle of a patch token on the map, or null for a prefix token. */
+export function patchRect(R: Rect, token: number, rows: number, cols: number, nPrefix: number): Rect | null {
+  const p = token - nPrefix;
+  if (p < 0 || p >= rows * cols) return null;
+  const r = Math.floor(p / cols);
+  const c = p % cols;
+  const x0 = R.x + (c * R.w) / cols;
+  const y0 = R.y + (r * R.h) / rows;
+  return { x: x0, y: y0, w: R.w / cols, h: R.h / rows };
+}
+
+/** Map size: the longer side is `size` CSS pixels, keeping the image's aspect ratio. */
+export function mapSize(size: number, imgH: number, imgW: number): { w: number; h: number } {
+  const s = Math.max(64, Math.round(size));
+  if (imgW >= imgH) return { w: s, h: Math.max(16, Math.round((s * imgH) / imgW)) };
+  return { w: Math.max(16, Math.round((s * imgW) / imgH)), h: s };
+}
+
+/** Next layer position for the play button (wraps around). */
+export function nextLayerPos(pos: number, n: number): number {
+  return n <= 0 ? 0 : (pos + 1) % n;
+}
+
+/** Line chart geometry: x of layer position i of n, y of value v in [0, top]. */
+export function chartPoint(i: number, n: number, v: number, top: number, R: Rect): { x: number; y: number } {
+  const x = n <= 1 ? R.x + R.w / 2 : R.x + (i * R.w) / (n - 1);
+  const t = top > 0 ? Math.min(1, Math.max(0, v / top)) : 0;
+  return { x, y: R.y + R.h - t * R.h };
+}

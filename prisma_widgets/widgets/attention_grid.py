@@ -1,0 +1,438 @@
+"""``AttentionGrid``: every head's attention for one query token, drawn over the image.
+
+A layers x heads grid of thumbnails. Each shows, for the selected query token, where it looks (a row
+of the pattern) or who looks at it (a column), over the patch grid and the image; prefix tokens (CLS,
+registers) get their own cells. Hover the query image to choose the query live, click to lock it;
+click a thumbnail for the head's full query x key matrix, linked to the image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import traitlets
+
+from ._base import (
+    ArrayTrait,
+    PrismaWidget,
+    _to_numpy,
+    bundle_css,
+    bundle_esm,
+    check_choice,
+    decode_array,
+    dequantize_rows,
+    encode_array,
+    quantize_rows,
+)
+
+DIRECTIONS = ("row", "column")
+NORMALIZATIONS = ("head", "layer", "global")
+SCALES = ("linear", "log", "percentile")
+PRECISIONS = ("uint8", "float32")
+
+#: Largest absolute error of a pattern value sent as uint8, as a fraction of its row's maximum.
+QUANTIZATION_BOUND = 1.0 / 510.0
+
+
+def attention_rollout(patterns: np.ndarray, residual: float = 0.5) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020) after every layer.
+
+    ``patterns``: ``[..., layers, heads, tokens, tokens]``. Each layer's head-mean is mixed with the
+    identity (``residual``) for the skip connection, rows renormalised, and the layers multiplied in
+    order. Returns ``[..., layers, tokens, tokens]``: entry ``l`` is the rollout through layer ``l``.
+    """
+    a = np.asarray(patterns, dtype=np.float64).mean(axis=-3)  # [..., L, T, T]
+    n = a.shape[-1]
+    eye = np.eye(n)
+    out = np.empty_like(a)
+    acc = np.broadcast_to(eye, a.shape[:-3] + (n, n)).copy()
+    for layer in range(a.shape[-3]):
+        mixed = residual * eye + (1.0 - residual) * a[..., layer, :, :]
+        mixed = mixed / mixed.sum(axis=-1, keepdims=True)
+        acc = mixed @ acc
+        out[..., layer, :, :] = acc
+    return out.astype(np.float32)
+
+
+def _infer_layout(n_tokens: int, grid: Sequence[int] | None, n_prefix: int | None) -> tuple[tuple[int, int], int]:
+    if grid is not None:
+        rows, cols = int(grid[0]), int(grid[1])
+        prefix = n_tokens - rows * cols if n_prefix is None else int(n_prefix)
+    else:
+        if n_prefix is None:
+            candidates = [p for p in range(0, min(n_tokens, 17)) if math.isqrt(n_tokens - p) ** 2 == n_tokens - p]
+            if not candidates:
+                raise ValueError(f"cannot infer the patch grid from {n_tokens} tokens; pass grid=(rows, cols)")
+            prefix = candidates[0]
+        else:
+            prefix = int(n_prefix)
+        side = math.isqrt(n_tokens - prefix)
+        if side * side != n_tokens - prefix:
+            raise ValueError(f"{n_tokens - prefix} patch tokens are not a square grid; pass grid=(rows, cols)")
+        rows = cols = side
+    if prefix < 0 or prefix + rows * cols != n_tokens:
+        raise ValueError(f"{n_tokens} tokens do not fit n_prefix_tokens={prefix} + grid {rows}x{cols}")
+    return (rows, cols), prefix
+
+
+def _default_labels(grid: tuple[int, int], n_prefix: int) -> list[str]:
+    prefix = ["CLS"] + [f"reg{i}" for i in range(n_prefix - 1)] if n_prefix else []
+    return prefix + [f"r{r}c{c}" for r in range(grid[0]) for c in range(grid[1])]
+
+
+def _as_uint8_images(image: Any, batch: int) -> np.ndarray | None:
+    """Images for display: uint8 ``[B, H, W, 3]`` from arrays (HWC/CHW, uint8 or float in [0, 1]) or PIL."""
+    if image is None:
+        return None
+    items = list(image) if isinstance(image, (list, tuple)) else None
+    if items is None:
+        a = _to_numpy(image) if not hasattr(image, "convert") else np.asarray(image.convert("RGB"))
+        if a.ndim == 4:
+            items = list(a)
+        else:
+            items = [a]
+    out = []
+    for item in items:
+        a = np.asarray(item.convert("RGB")) if hasattr(item, "convert") else _to_numpy(item)
+        if a.ndim == 2:
+            a = np.stack([a] * 3, axis=-1)
+        if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+            a = np.moveaxis(a, 0, -1)
+        if a.shape[-1] == 1:
+            a = np.repeat(a, 3, axis=-1)
+        if a.shape[-1] == 4:
+            a = a[..., :3]
+        if a.dtype != np.uint8:
+            a = np.clip(np.asarray(a, dtype=np.float32), 0.0, 1.0)
+            a = np.rint(a * 255).astype(np.uint8)
+        out.append(a)
+    shapes = {x.shape for x in out}
+    if len(shapes) != 1:
+        raise ValueError(f"all images must have the same size, got {sorted(shapes)}")
+    arr = np.stack(out)
+    if arr.shape[0] == 1 and batch > 1:
+        arr = np.repeat(arr, batch, axis=0)
+    if arr.shape[0] != batch:
+        raise ValueError(f"{arr.shape[0]} images for {batch} sets of patterns")
+    return arr
+
+
+class AttentionGrid(PrismaWidget):
+    """Layers x heads thumbnails of attention for one query token, over the image.
+
+    Args:
+        model: a :class:`prisma_widgets.HookedViT`.
+        images: one image or a list (PIL, arrays HWC/CHW, paths): the widget gets an image switcher.
+        layers, heads: which to show (default all).
+        rollout: also compute attention rollout (an extra row: rollout through each shown layer).
+        precision: ``"uint8"`` (default; each pattern row quantised with its own scale, absolute error
+            at most ``max(row) / 510``) or ``"float32"`` (exact, 4x the bytes).
+        image_labels: names for the image switcher (shown as text).
+        **traits: initial values of the synced traits below.
+
+    Synced traits (set them from Python and the view follows; the view sets them when clicked):
+        ``layer``, ``head``: the selected head (model indices), opened in the detail view.
+        ``query``: the token position whose attention is shown (default: the first prefix token).
+        ``direction``: ``"row"`` (where the query looks) or ``"column"`` (who looks at it).
+        ``image_index``: which image.
+        ``normalization``: colour range per ``"head"``, ``"layer"`` or ``"global"``.
+        ``scale``: ``"linear"``, ``"log"`` or ``"percentile"`` (clip at ``percentile``).
+
+    Example:
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2)  # doctest: +SKIP
+        >>> pw.AttentionGrid(model, image)                                                    # doctest: +SKIP
+    """
+
+    _widget_name = "attention_grid"
+    _esm = bundle_esm("attention_grid")
+    _css = bundle_css("attention_grid")
+
+    # data (binary)
+    patterns = ArrayTrait()  # uint8 or float32 [B, L, H, Q, K]
+    pattern_scale = ArrayTrait()  # float32 [B, L, H, Q] when patterns are uint8, else {}
+    rollout_patterns = ArrayTrait()  # uint8/float32 [B, L, Q, K] or {}
+    rollout_scale = ArrayTrait()  # float32 [B, L, Q] or {}
+    image_pixels = ArrayTrait()  # uint8 [B, H, W, 3] or {}
+    # layout (plain JSON)
+    grid = traitlets.List(traitlets.Int(), default_value=[1, 1]).tag(sync=True)
+    n_prefix_tokens = traitlets.Int(0).tag(sync=True)
+    token_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    layer_indices = traitlets.List(traitlets.Int()).tag(sync=True)
+    head_indices = traitlets.List(traitlets.Int()).tag(sync=True)
+    image_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    # selection, both ways
+    layer = traitlets.Int(0).tag(sync=True)
+    head = traitlets.Int(0).tag(sync=True)
+    query = traitlets.Int(0).tag(sync=True)
+    direction = traitlets.Unicode("row").tag(sync=True)
+    image_index = traitlets.Int(0).tag(sync=True)
+    normalization = traitlets.Unicode("head").tag(sync=True)
+    scale = traitlets.Unicode("linear").tag(sync=True)
+    percentile = traitlets.Float(99.0).tag(sync=True)
+    show_rollout = traitlets.Bool(False).tag(sync=True)
+    show_detail = traitlets.Bool(True).tag(sync=True)
+    # look
+    thumb_size = traitlets.Int(64).tag(sync=True)
+    opacity = traitlets.Float(0.8).tag(sync=True)
+
+    def __init__(
+        self,
+        model: Any,
+        images: Any,
+        layers: Sequence[int] | None = None,
+        heads: Sequence[int] | None = None,
+        *,
+        rollout: bool = False,
+        precision: str = "uint8",
+        image_labels: Sequence[str] | None = None,
+        **traits: Any,
+    ) -> None:
+        if model is None:  # from_patterns: the state is ready
+            if image_labels is not None:
+                traits["image_labels"] = list(image_labels)
+            super().__init__(**traits)
+            return
+        import torch
+
+        cfg = model.cfg
+        layer_list = list(range(cfg.n_layers)) if layers is None else [int(x) for x in layers]
+        for lay in layer_list:
+            if not 0 <= lay < cfg.n_layers:
+                raise ValueError(f"layer {lay} out of range: the model has {cfg.n_layers} layers")
+        # rollout needs every layer from the first up to the last shown
+        needed = list(range(max(layer_list) + 1)) if rollout else layer_list
+        names = {f"blocks.{i}.attn.hook_pattern" for i in needed}
+        batch = images if isinstance(images, (list, tuple)) else [images]
+        with torch.no_grad():
+            _, cache = model.run_with_cache(batch, names_filter=lambda n: n in names)
+        full = np.stack([_to_numpy(cache[f"blocks.{i}.attn.hook_pattern"]).astype(np.float32) for i in needed], 1)
+        shown = full[:, [needed.index(i) for i in layer_list]]
+        roll = attention_rollout(full)[:, [needed.index(i) for i in layer_list]] if rollout else None
+        display = model.display_images(batch)
+        state = self._prepare(
+            shown,
+            display,
+            grid=tuple(cfg.grid),
+            n_prefix_tokens=cfg.n_prefix_tokens,
+            token_labels=list(model.token_labels()),
+            layers=layer_list,
+            heads=heads,
+            rollout=roll,
+            precision=precision,
+            image_labels=image_labels,
+        )
+        super().__init__(**state)
+        self._apply_options(traits)
+
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_patterns(
+        cls,
+        patterns: Any,
+        image: Any = None,
+        grid: Sequence[int] | None = None,
+        n_prefix_tokens: int | None = None,
+        *,
+        token_labels: Sequence[str] | None = None,
+        layers: Sequence[int] | None = None,
+        heads: Sequence[int] | None = None,
+        rollout: bool = False,
+        precision: str = "uint8",
+        image_labels: Sequence[str] | None = None,
+        **traits: Any,
+    ) -> AttentionGrid:
+        """Show attention patterns you computed.
+
+        Args:
+            patterns: ``[layers, heads, query, key]`` or ``[batch, layers, heads, query, key]`` (numpy
+                or torch), rows summing to one. All layers of the model, in order, if ``rollout``.
+            image: the image(s) the patterns belong to (uint8 or float HWC/CHW, PIL), one per batch
+                item or one for all; ``None`` draws on grey.
+            grid: ``(rows, cols)`` of patch tokens; inferred for square grids.
+            n_prefix_tokens: tokens before the patches (CLS, registers); inferred from ``grid``.
+            token_labels: one label per token (default ``CLS``, ``reg0``..., ``r{row}c{col}``).
+            layers: the model layer index of each entry of the layer axis (default ``0..L-1``).
+            heads: which heads to show (default all).
+        """
+        p = np.asarray(_to_numpy(patterns), dtype=np.float32)
+        if p.ndim == 4:
+            p = p[None]
+        if p.ndim != 5 or p.shape[-1] != p.shape[-2]:
+            raise ValueError(f"patterns must be [layers, heads, q, k] or [batch, layers, heads, q, k], got {p.shape}")
+        g, prefix = _infer_layout(p.shape[-1], grid, n_prefix_tokens)
+        layer_list = list(range(p.shape[1])) if layers is None else [int(x) for x in layers]
+        if len(layer_list) != p.shape[1]:
+            raise ValueError(f"{len(layer_list)} layer indices for {p.shape[1]} layers of patterns")
+        roll = attention_rollout(p) if rollout else None
+        labels = list(token_labels) if token_labels is not None else _default_labels(g, prefix)
+        display = _as_uint8_images(image, p.shape[0])
+        state = cls._prepare(
+            p,
+            display,
+            grid=g,
+            n_prefix_tokens=prefix,
+            token_labels=labels,
+            layers=layer_list,
+            heads=heads,
+            rollout=roll,
+            precision=precision,
+            image_labels=image_labels,
+        )
+        widget = cls(None, None, **state)
+        widget._apply_options(traits)
+        return widget
+
+    @staticmethod
+    def _prepare(
+        patterns: np.ndarray,
+        display: np.ndarray | None,
+        *,
+        grid: tuple[int, int],
+        n_prefix_tokens: int,
+        token_labels: list[str],
+        layers: list[int],
+        heads: Sequence[int] | None,
+        rollout: np.ndarray | None,
+        precision: str,
+        image_labels: Sequence[str] | None,
+    ) -> dict[str, Any]:
+        check_choice(precision, PRECISIONS, "precision")
+        n_heads = patterns.shape[2]
+        head_list = list(range(n_heads)) if heads is None else [int(h) for h in heads]
+        for h in head_list:
+            if not 0 <= h < n_heads:
+                raise ValueError(f"head {h} out of range: there are {n_heads} heads")
+        patterns = patterns[:, :, head_list]
+        n_tokens = patterns.shape[-1]
+        if len(token_labels) != n_tokens:
+            raise ValueError(f"{len(token_labels)} token labels for {n_tokens} tokens")
+        batch = patterns.shape[0]
+        labels = [str(x) for x in image_labels] if image_labels is not None else [f"image {i}" for i in range(batch)]
+        if len(labels) != batch:
+            raise ValueError(f"{len(labels)} image labels for {batch} images")
+        if display is not None and display.shape[0] != batch:
+            raise ValueError(f"{display.shape[0]} images for {batch} sets of patterns")
+
+        data: dict[str, Any] = {}
+        if precision == "uint8":
+            q, s = quantize_rows(patterns)
+            data["patterns"], data["pattern_scale"] = encode_array(q), encode_array(s)
+            if rollout is not None:
+                rq, rs = quantize_rows(rollout)
+                data["rollout_patterns"], data["rollout_scale"] = encode_array(rq), encode_array(rs)
+        else:
+            data["patterns"] = encode_array(patterns, "float32")
+            data["pattern_scale"] = {}
+            if rollout is not None:
+                data["rollout_patterns"], data["rollout_scale"] = encode_array(rollout, "float32"), {}
+        data["image_pixels"] = encode_array(display) if display is not None else {}
+        selection = {
+            "layer": layers[0],
+            "head": head_list[0],
+            "query": 0 if n_prefix_tokens else (grid[0] // 2) * grid[1] + grid[1] // 2,
+        }
+        # layout first, selection last: validators check the selection against the layout
+        return {
+            "grid": [int(grid[0]), int(grid[1])],
+            "n_prefix_tokens": int(n_prefix_tokens),
+            "token_labels": [str(t) for t in token_labels],
+            "layer_indices": layers,
+            "head_indices": head_list,
+            "image_labels": labels,
+            **data,
+            "show_rollout": rollout is not None,
+            **selection,
+        }
+
+    def _apply_options(self, traits: dict[str, Any]) -> None:
+        unknown = [k for k in traits if not self.has_trait(k) or k.startswith("_")]
+        if unknown:
+            raise TypeError(f"AttentionGrid has no option(s) {unknown}")
+        with self.hold_trait_notifications():
+            for k, v in traits.items():
+                setattr(self, k, v)
+
+    # ------------------------------------------------------------------------------------------
+    @traitlets.validate("direction")
+    def _v_direction(self, proposal: Any) -> str:
+        return check_choice(proposal["value"], DIRECTIONS, "direction")
+
+    @traitlets.validate("normalization")
+    def _v_normalization(self, proposal: Any) -> str:
+        return check_choice(proposal["value"], NORMALIZATIONS, "normalization")
+
+    @traitlets.validate("scale")
+    def _v_scale(self, proposal: Any) -> str:
+        return check_choice(proposal["value"], SCALES, "scale")
+
+    @traitlets.validate("percentile")
+    def _v_percentile(self, proposal: Any) -> float:
+        v = float(proposal["value"])
+        if not 50.0 <= v <= 100.0:
+            raise traitlets.TraitError(f"percentile must be in [50, 100], not {v}")
+        return v
+
+    @traitlets.validate("layer")
+    def _v_layer(self, proposal: Any) -> int:
+        v = int(proposal["value"])
+        if self.layer_indices and v not in self.layer_indices:
+            raise traitlets.TraitError(f"layer {v} is not shown; shown layers: {self.layer_indices}")
+        return v
+
+    @traitlets.validate("head")
+    def _v_head(self, proposal: Any) -> int:
+        v = int(proposal["value"])
+        if self.head_indices and v not in self.head_indices:
+            raise traitlets.TraitError(f"head {v} is not shown; shown heads: {self.head_indices}")
+        return v
+
+    @traitlets.validate("query")
+    def _v_query(self, proposal: Any) -> int:
+        v = int(proposal["value"])
+        if self.token_labels and not 0 <= v < len(self.token_labels):
+            raise traitlets.TraitError(f"query must be a token position in [0, {len(self.token_labels)})")
+        return v
+
+    @traitlets.validate("image_index")
+    def _v_image_index(self, proposal: Any) -> int:
+        v = int(proposal["value"])
+        if self.image_labels and not 0 <= v < len(self.image_labels):
+            raise traitlets.TraitError(f"image_index must be in [0, {len(self.image_labels)})")
+        return v
+
+    # ------------------------------------------------------------------------------------------
+    def pattern_values(self) -> np.ndarray:
+        """The patterns as the front end reads them, float32 ``[B, L, H, Q, K]`` (dequantised)."""
+        q = decode_array(self.patterns)
+        if q is None:
+            raise ValueError("this grid holds no patterns")
+        s = decode_array(self.pattern_scale)
+        return dequantize_rows(q, s) if s is not None else q.astype(np.float32)
+
+    def rollout_values(self) -> np.ndarray | None:
+        """The rollout as the front end reads it, float32 ``[B, L, Q, K]``, or ``None``."""
+        q = decode_array(self.rollout_patterns)
+        if q is None:
+            return None
+        s = decode_array(self.rollout_scale)
+        return dequantize_rows(q, s) if s is not None else q.astype(np.float32)
+
+    def to_circuitsvis(self, layer: int | None = None, image_index: int | None = None) -> Any:
+        """This layer as circuitsvis ``attention_heads``, with patch labels and no causal mask."""
+        from circuitsvis.attention import attention_heads
+
+        layer = self.layer if layer is None else int(layer)
+        if layer not in self.layer_indices:
+            raise ValueError(f"layer {layer} is not in this grid; shown layers: {self.layer_indices}")
+        b = self.image_index if image_index is None else int(image_index)
+        values = self.pattern_values()[b, self.layer_indices.index(layer)]
+        return attention_heads(
+            attention=values,
+            tokens=list(self.token_labels),
+            attention_head_names=[f"L{layer}H{h}" for h in self.head_indices],
+            mask_upper_tri=False,
+        )
