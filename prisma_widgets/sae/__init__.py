@@ -1,0 +1,13 @@
+"""Sparse autoencoders for vision transformers: cache activations to disk, train, save, load, evaluate.
+
+>>> import prisma_widgets as pw
+>>> store = pw.cache_activations(model, images, "blocks.3.hook_resid_post", "cache/")   # doctest: +SKIP
+>>> sae = pw.train_sae(store, expansion=16, arch="topk", k=32, checkpoint_dir="runs/sae")  # doctest: +SKIP
+>>> sae.evaluate(store, model=model, images=images)                                  # doctest: +SKIP
+"""
+
+from .modules import SAE
+from .store import ActivationStore, cache_activations
+from .train import train_sae
+
+__all__ = ["SAE", "ActivationStore", "cache_activations", "train_sae"]

@@ -1,0 +1,151 @@
+"""``sae.evaluate``: reconstruction, sparsity, and the downstream cost of splicing the SAE into the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .modules import SAE
+from .store import ActivationStore, _Source, _hook_layer_stop
+
+
+def _batches(data: Any, batch_size: int, max_rows: int | None):
+    if isinstance(data, ActivationStore):
+        n = len(data) if max_rows is None else min(len(data), max_rows)
+        data._check_complete()
+        for start in range(0, n, batch_size):
+            yield data.read(start, min(start + batch_size, n))
+    elif isinstance(data, torch.Tensor):
+        data = data if max_rows is None else data[:max_rows]
+        for start in range(0, len(data), batch_size):
+            yield data[start:start + batch_size].float()
+    else:
+        raise TypeError(f"evaluate takes an ActivationStore or a tensor [rows, d]; got {type(data).__name__}")
+
+
+@torch.no_grad()
+def evaluate(
+    sae: SAE,
+    data: Any,
+    model: Any = None,
+    images: Any = None,
+    hook: str | None = None,
+    labels: Any = None,
+    tokens: str | None = None,
+    batch_size: int = 4096,
+    image_batch_size: int = 32,
+    max_rows: int | None = None,
+    dense_threshold: float = 0.1,
+) -> dict[str, Any]:
+    """Metrics of ``sae`` on activations ``data`` (an :class:`ActivationStore` or a tensor ``[rows, d]``).
+
+    Returns ``mse``, ``explained_variance``, ``l0``, ``dead`` (latents that never fire), ``dense`` (firing on more
+    than ``dense_threshold`` of rows) and ``frequency`` per latent. With ``model`` and ``images`` also the
+    downstream effect of splicing the SAE reconstruction into ``hook``: the model's loss against its own clean
+    predictions (or ``labels``) clean / spliced / zero-ablated, and ``loss_recovered`` =
+    ``(zero - spliced) / (zero - clean)``; classifiers also report accuracies.
+    """
+    device = sae.device
+    n = 0
+    sse = torch.zeros((), dtype=torch.float64, device=device)
+    s1 = torch.zeros(sae.d_in, dtype=torch.float64, device=device)
+    s2 = torch.zeros((), dtype=torch.float64, device=device)
+    l0 = torch.zeros((), dtype=torch.float64, device=device)
+    fires = torch.zeros(sae.d_sae, dtype=torch.float64, device=device)
+    for x in _batches(data, batch_size, max_rows):
+        x = x.to(device)
+        f = sae.encode(x)
+        x_hat = sae.decode(f)
+        sse += (x - x_hat).double().pow(2).sum()
+        s1 += x.double().sum(0)
+        s2 += x.double().pow(2).sum()
+        active = f > 0
+        l0 += active.sum()
+        fires += active.sum(0)
+        n += len(x)
+    if n == 0:
+        raise ValueError("no rows to evaluate")
+    sst = s2 - s1.pow(2).sum() / n
+    freq = fires / n
+    out: dict[str, Any] = {
+        "rows": n,
+        "mse": float(sse / (n * sae.d_in)),
+        "explained_variance": float(1 - sse / sst.clamp_min(1e-30)),
+        "l0": float(l0 / n),
+        "dead": int((fires == 0).sum()),
+        "dense": int((freq > dense_threshold).sum()),
+        "frequency": freq.float().cpu(),
+    }
+    if model is not None and images is not None:
+        out.update(downstream(sae, model, images, hook, labels, tokens, image_batch_size))
+    return out
+
+
+@torch.no_grad()
+def downstream(
+    sae: SAE, model: Any, images: Any, hook: str | None = None, labels: Any = None, tokens: str | None = None,
+    batch_size: int = 32,
+) -> dict[str, float]:
+    """Model loss clean vs SAE-spliced vs zero-ablated at ``hook`` over ``images``."""
+    hook = hook or sae.cfg.hook
+    if hook is None:
+        raise ValueError("name the hook the SAE was trained on: sae.evaluate(..., hook='blocks.3.hook_resid_post')")
+    _hook_layer_stop(model, hook)  # a clear error for unknown names
+    tokens = tokens or sae.cfg.tokens or "all"
+    cfg = model.cfg
+    sel = {"all": slice(None), "patches": slice(cfg.n_prefix_tokens, None), "cls": slice(0, 1)}[tokens]
+    source = images if isinstance(images, _Source) else _Source(images)
+    classifier = cfg.n_classes is not None
+    if labels is not None:
+        labels = torch.as_tensor(labels).long()
+        if len(labels) != len(source):
+            raise ValueError(f"got {len(labels)} labels for {len(source)} images")
+
+    def splice(x: torch.Tensor, hook_point: Any) -> torch.Tensor:
+        a = x.reshape(x.shape[0], x.shape[1], -1).clone()
+        if a.shape[-1] != sae.d_in:
+            raise ValueError(f"{hook!r} is {a.shape[-1]} wide but the SAE reads {sae.d_in}")
+        part = a[:, sel]
+        a[:, sel] = sae(part.to(sae.W_enc.dtype).to(sae.device)).to(a.dtype).to(a.device)
+        return a.reshape(x.shape)
+
+    def zero(x: torch.Tensor, hook_point: Any) -> torch.Tensor:
+        a = x.reshape(x.shape[0], x.shape[1], -1).clone()
+        a[:, sel] = 0
+        return a.reshape(x.shape)
+
+    totals = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
+    correct = {"clean": 0, "spliced": 0, "zero": 0}
+    kl = 0.0
+    count = 0
+    for start in range(0, len(source), batch_size):
+        stop = min(start + batch_size, len(source))
+        pixels = source.pixels(model, start, stop)
+        outs = {
+            "clean": model(pixels).float(),
+            "spliced": model.run_with_hooks(pixels, [(hook, splice)]).float(),
+            "zero": model.run_with_hooks(pixels, [(hook, zero)]).float(),
+        }
+        if classifier:
+            target = labels[start:stop].to(outs["clean"].device) if labels is not None else outs["clean"].argmax(-1)
+            for key, logits in outs.items():
+                totals[key] += float(F.cross_entropy(logits, target, reduction="sum"))
+                correct[key] += int((logits.argmax(-1) == target).sum())
+            kl += float(F.kl_div(outs["spliced"].log_softmax(-1), outs["clean"].log_softmax(-1), log_target=True,
+                                 reduction="sum"))
+        else:  # an embedding (CLIP): 1 - cosine to the clean embedding
+            for key, emb in outs.items():
+                totals[key] += float((1 - F.cosine_similarity(emb, outs["clean"], dim=-1)).sum())
+        count += stop - start
+    res = {f"loss_{key}": value / count for key, value in totals.items()}
+    gap = res["loss_zero"] - res["loss_clean"]
+    res["loss_recovered"] = (res["loss_zero"] - res["loss_spliced"]) / gap if abs(gap) > 1e-12 else float("nan")
+    if classifier:
+        res.update({f"accuracy_{key}": value / count for key, value in correct.items()})
+        res["kl_spliced"] = kl / count
+        if labels is not None:
+            gap = res["accuracy_clean"] - res["accuracy_zero"]
+            res["accuracy_recovered"] = (res["accuracy_spliced"] - res["accuracy_zero"]) / gap if gap else float("nan")
+    return res

@@ -1,0 +1,145 @@
+"""SAE files: ``cfg.json`` + ``sae_weights.safetensors`` (the SAE-Lens layout), never pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import torch
+
+from .modules import SAE, SAEConfig
+
+WEIGHTS = "sae_weights.safetensors"
+CONFIG = "cfg.json"
+_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write through a temporary file and ``os.replace``: readers see the old or the new file, never half."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save_sae(sae: SAE, path: str) -> str:
+    from safetensors.torch import save_file
+
+    path = os.fspath(path)
+    os.makedirs(path, exist_ok=True)
+    c = sae.cfg
+    tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in _KEYS}
+    if c.arch == "batchtopk":
+        tensors["threshold"] = sae.threshold.detach().float().cpu().reshape(1).contiguous()
+    cfg = {
+        # the SAE-Lens fields
+        "d_in": c.d_in,
+        "d_sae": c.d_sae,
+        "architecture": {"topk": "topk", "batchtopk": "batchtopk", "relu": "standard"}[c.arch],
+        "activation_fn": "topk" if c.arch == "topk" else "relu",
+        "activation_fn_kwargs": {"k": c.k} if c.arch != "relu" else {},
+        "apply_b_dec_to_input": c.apply_b_dec_to_input,
+        "normalize_activations": "none",
+        "dtype": "float32",
+        "hook_name": c.hook,
+        "model_name": c.model,
+        # ours
+        "prisma_widgets": {"arch": c.arch, "k": c.k, "tokens": c.tokens, "extra": c.extra},
+    }
+    tmp = os.path.join(path, WEIGHTS + ".tmp")
+    save_file(tensors, tmp)
+    os.replace(tmp, os.path.join(path, WEIGHTS))
+    atomic_write_text(os.path.join(path, CONFIG), json.dumps(cfg, indent=2))
+    return path
+
+
+def _config_from_file(cfg: dict[str, Any], source: str) -> SAEConfig:
+    ours = cfg.get("prisma_widgets") or {}
+    try:
+        d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
+    except KeyError as err:
+        raise ValueError(f"{source} has no {err.args[0]!r}: not an SAE config (expected d_in and d_sae)") from None
+    arch_field = str(cfg.get("architecture", "standard")).lower()
+    act = cfg.get("activation_fn", cfg.get("activation_fn_str", "relu"))
+    act_kwargs = cfg.get("activation_fn_kwargs") or {}
+    k = ours.get("k", act_kwargs.get("k", cfg.get("k")))
+    if ours.get("arch"):
+        arch = ours["arch"]
+    elif arch_field == "batchtopk":
+        arch = "batchtopk"
+    elif arch_field == "topk" or act == "topk":
+        arch = "topk"
+    elif arch_field in ("standard", "relu", "gated_relu") and act in ("relu", None):
+        arch = "relu"
+    else:
+        raise ValueError(
+            f"{source}: SAE architecture {arch_field!r} with activation {act!r} is not supported; "
+            "prisma_widgets reads topk, batchtopk and standard (ReLU) SAEs"
+        )
+    norm = cfg.get("normalize_activations", "none")
+    if norm not in (None, "none", False):
+        raise ValueError(
+            f"{source} normalises activations ({norm!r}) before encoding; this loader applies SAEs to raw "
+            "activations. Fold the scale into W_enc / W_dec first, or re-save with normalize_activations='none'."
+        )
+    return SAEConfig(
+        d_in=d_in, d_sae=d_sae, arch=arch, k=int(k) if k else (None if arch == "relu" else 32),
+        apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
+        hook=cfg.get("hook_name") or cfg.get("hook_point"), model=cfg.get("model_name"),
+        tokens=ours.get("tokens"), extra=ours.get("extra") or {},
+    )
+
+
+def load_sae(path: str, model: Any = None, hook: str | None = None, device: Any = None) -> SAE:
+    from safetensors.torch import load_file
+
+    path = os.fspath(path)
+    folder = os.path.dirname(path) if path.endswith(".safetensors") else path
+    weights = path if path.endswith(".safetensors") else os.path.join(folder, WEIGHTS)
+    cfg_path = os.path.join(folder, CONFIG)
+    for p in (cfg_path, weights):
+        if not os.path.exists(p):
+            raise FileNotFoundError(
+                f"no {os.path.basename(p)} in {folder!r}: an SAE folder holds {CONFIG} and {WEIGHTS} "
+                "(written by SAE.save or by SAE-Lens)"
+            )
+    with open(cfg_path) as fh:
+        cfg = _config_from_file(json.load(fh), cfg_path)
+    tensors = load_file(weights)
+    missing = [k for k in _KEYS if k not in tensors]
+    if missing:
+        raise ValueError(f"{weights} lacks {', '.join(missing)}; found {', '.join(sorted(tensors))}")
+    expected = {"W_enc": (cfg.d_in, cfg.d_sae), "b_enc": (cfg.d_sae,),
+                "W_dec": (cfg.d_sae, cfg.d_in), "b_dec": (cfg.d_in,)}
+    for key, shape in expected.items():
+        if tuple(tensors[key].shape) != shape:
+            raise ValueError(f"{weights}: {key} has shape {list(tensors[key].shape)}, the config says {list(shape)}")
+    if model is not None:
+        from .store import hook_width
+
+        hook = hook or cfg.hook
+        if hook is None:
+            raise ValueError("to check the SAE against a model, name the hook: SAE.load(path, model=model, hook=...)")
+        width = hook_width(model, hook)
+        if width != cfg.d_in:
+            raise ValueError(
+                f"this SAE reads {cfg.d_in}-wide activations (d_in={cfg.d_in}), but {hook!r} of "
+                f"{getattr(model, 'name', None) or 'this model'} is {width} wide. Load an SAE trained on this hook "
+                f"and model, or pick a hook with width {cfg.d_in}."
+            )
+        if cfg.hook is None:
+            cfg.hook = hook
+        if cfg.model is None:
+            cfg.model = getattr(model, "name", None)
+    sae = SAE(cfg)
+    with torch.no_grad():
+        for key in _KEYS:
+            getattr(sae, key).copy_(tensors[key])
+        if "threshold" in tensors:
+            sae.threshold.copy_(tensors["threshold"].reshape(()))
+    if device is not None:
+        sae.to(device)
+    return sae

@@ -1,0 +1,498 @@
+"""``pw.train_sae``: a resumable, data-parallel SAE training loop.
+
+Determinism: the data order is a pure function of ``(seed, epoch)`` (chunk order, then a permutation inside each
+chunk), so the data position is a single integer, the number of rows consumed. A checkpoint holds the weights,
+the optimiser state, the RNG state, that position and the step; resuming from it replays exactly what an
+uninterrupted run would have done (bit-identical on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .io import atomic_write_text
+from .modules import SAE, SAEConfig, default_lr
+from .store import ActivationStore, _dist
+
+CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT_JSON = "checkpoint.json"
+FINAL = "sae"
+
+
+# ---------------------------------------------------------------- the data stream
+class _Stream:
+    """Rows in a seeded order, epoch after epoch; ``position`` rows consumed so far (global, across ranks)."""
+
+    def __init__(self, data: Any, seed: int, device: torch.device, chunk_rows: int | None) -> None:
+        self.data, self.seed, self.device = data, int(seed), device
+        if isinstance(data, ActivationStore):
+            data._check_complete()
+            self.n, self.d = len(data), data.d
+            self.chunk_rows = int(chunk_rows or max(1, min(self.n, (512 << 20) // (4 * self.d))))
+        else:
+            if not isinstance(data, torch.Tensor) or data.ndim != 2:
+                raise TypeError(
+                    "train_sae takes an ActivationStore or a 2-D tensor [rows, d]; "
+                    f"got {type(data).__name__}{list(data.shape) if isinstance(data, torch.Tensor) else ''}"
+                )
+            self.n, self.d = data.shape
+            self.chunk_rows = int(chunk_rows or self.n)
+            self.tensor = data.to(device)
+        self.n_chunks = math.ceil(self.n / self.chunk_rows)
+        self.position = 0
+        self._key: tuple[int, int] | None = None
+
+    def _order(self, epoch: int) -> list[int]:
+        if self.n_chunks == 1:
+            return [0]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n_chunks, generator=g).tolist()
+
+    def _load(self, epoch: int, slot: int) -> None:
+        if self._key == (epoch, slot):
+            return
+        chunk = self._order(epoch)[slot]
+        start, stop = chunk * self.chunk_rows, min((chunk + 1) * self.chunk_rows, self.n)
+        if isinstance(self.data, ActivationStore):
+            rows = self.data.read(start, stop, torch.float32)
+            self.chunk = rows.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else rows
+        else:
+            self.chunk = self.tensor[start:stop]
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 65_537 + chunk)
+        self.perm = torch.randperm(stop - start, generator=g).to(self.device)
+        self._key = (epoch, slot)
+
+    def _locate(self, position: int) -> tuple[int, int, int]:
+        epoch, rem = divmod(position, self.n)
+        for slot, chunk in enumerate(self._order(epoch)):
+            size = min((chunk + 1) * self.chunk_rows, self.n) - chunk * self.chunk_rows
+            if rem < size:
+                return epoch, slot, rem
+            rem -= size
+        raise AssertionError("unreachable")
+
+    def sample(self, rows: int) -> torch.Tensor:
+        """A fixed sample for initialisation (the first rows of epoch 0's order)."""
+        saved = self.position
+        self.position = 0
+        out = self.next(min(rows, self.n))
+        self.position = saved
+        return out
+
+    def next(self, rows: int) -> torch.Tensor:
+        parts = []
+        while rows > 0:
+            epoch, slot, offset = self._locate(self.position)
+            self._load(epoch, slot)
+            take = min(rows, len(self.perm) - offset)
+            parts.append(self.chunk[self.perm[offset:offset + take]])
+            self.position += take
+            rows -= take
+        return (parts[0] if len(parts) == 1 else torch.cat(parts)).float()
+
+
+# ---------------------------------------------------------------- live curves
+class _Curves:
+    """Bokeh training curves that update in a notebook; silently absent elsewhere."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.ok = False
+        if not enabled:
+            return
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is None or "IPKernelApp" not in shell.config:
+                print("show_curves: not in a notebook, curves skipped (the progress bar still reports)")
+                return
+            from bokeh.io import output_notebook, push_notebook, show
+            from bokeh.layouts import row
+            from bokeh.models import ColumnDataSource
+            from bokeh.plotting import figure
+
+            output_notebook(hide_banner=True)
+            self.source = ColumnDataSource({"step": [], "loss": [], "ev": [], "l0": [], "dead": []})
+            figs = []
+            for key, title in (("loss", "loss"), ("ev", "explained variance"), ("l0", "L0"), ("dead", "dead fraction")):
+                fig = figure(title=title, width=260, height=200, tools="pan,wheel_zoom,reset")
+                fig.line("step", key, source=self.source)
+                figs.append(fig)
+            self.push = push_notebook
+            self.handle = show(row(*figs), notebook_handle=True)
+            self.ok = True
+        except Exception as err:  # noqa: BLE001 - curves are a nicety; training goes on
+            print(f"show_curves: could not draw curves ({type(err).__name__}: {err})")
+
+    def add(self, step: int, m: dict[str, float]) -> None:
+        if not self.ok:
+            return
+        try:
+            self.source.stream({"step": [step], **{key: [m[key]] for key in ("loss", "ev", "l0", "dead")}})
+            self.push(handle=self.handle)
+        except Exception:  # noqa: BLE001
+            self.ok = False
+
+
+# ---------------------------------------------------------------- checkpoints
+def _rng_state() -> dict[str, torch.Tensor]:
+    state = {"rng.cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["rng.cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _save_checkpoint(folder: str, sae: SAE, opt: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    os.makedirs(folder, exist_ok=True)
+    tensors = {f"sae.{k}": v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}
+    names = {id(p): n for n, p in sae.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"opt.{names[id(p)]}.{key}"] = value.detach().cpu().reshape(value.shape).contiguous()
+    tensors.update(_rng_state())
+    text = json.dumps(meta)
+    tmp = os.path.join(folder, CHECKPOINT + ".tmp")
+    save_file(tensors, tmp, metadata={"state": text})
+    os.replace(tmp, os.path.join(folder, CHECKPOINT))
+    atomic_write_text(os.path.join(folder, CHECKPOINT_JSON), json.dumps(meta, indent=2))
+
+
+def _load_checkpoint(folder: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    path = os.path.join(folder, CHECKPOINT)
+    if not os.path.exists(path):
+        return None
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as fh:
+        meta = json.loads(fh.metadata()["state"])
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    return tensors, meta
+
+
+def _restore(sae: SAE, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    sae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("sae.")})
+    params = dict(sae.named_parameters())
+    state = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            pname, field = key[4:].rsplit(".", 1)
+            p = params[pname]
+            dev = p.device if value.ndim > 0 or opt.defaults.get("fused") or opt.defaults.get("capturable") else "cpu"
+            state.setdefault(p, {})[field] = value.to(dev)
+    for p, s in state.items():
+        opt.state[p] = s
+    torch.set_rng_state(tensors["rng.cpu"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+
+
+class _Interrupts:
+    """Turns Ctrl-C (a notebook's interrupt) into a flag checked between steps, so checkpoints are always consistent."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread
+            self.previous = None
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.hit:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# ---------------------------------------------------------------- the loop
+def train_sae(
+    data: ActivationStore | torch.Tensor,
+    expansion: int = 16,
+    arch: str = "topk",
+    k: int = 32,
+    l1: float | None = None,
+    tokens: int | None = None,
+    batch_size: int = 4096,
+    lr: float | None = None,
+    device: str | torch.device | None = None,
+    checkpoint_dir: str | None = None,
+    seed: int = 0,
+    *,
+    d_sae: int | None = None,
+    steps: int | None = None,
+    checkpoint_every: int = 1000,
+    log_every: int = 50,
+    aux_k: int | None = None,
+    aux_coef: float = 1 / 32,
+    dead_after_tokens: int | None = None,
+    b_dec_init: str = "mean",
+    lr_decay: float = 0.2,
+    show_curves: bool = False,
+    progress: bool = True,
+    callback: Callable[[int, SAE, dict[str, float] | None], None] | None = None,
+    chunk_rows: int | None = None,
+) -> SAE:
+    """Train a sparse autoencoder on cached activations (an :class:`ActivationStore`) or a tensor ``[rows, d]``.
+
+    ``tokens``: training budget in rows (default: one pass, at least ``min(10 passes, 2000 batches)``).
+    ``arch``: ``"topk"`` (AuxK loss against dead latents), ``"batchtopk"`` or ``"relu"`` (L1 weighted by decoder
+    row norms, coefficient ``l1``, default 0.05 on the variance-normalised loss). With ``checkpoint_dir`` the run
+    saves a checkpoint every ``checkpoint_every`` steps and on Ctrl-C, and the same call resumes it; a finished
+    run's SAE is loaded and returned. Under ``torchrun`` each process takes its slice of every batch and
+    gradients are averaged across processes.
+    """
+    import torch.distributed as dist
+
+    rank, world = _dist()
+    if device is None:
+        device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if batch_size % world:
+        raise ValueError(f"batch_size={batch_size} must divide evenly across {world} processes")
+    stream = _Stream(data, seed, device, chunk_rows)
+    d_in = stream.d
+    d_sae = int(d_sae or expansion * d_in)
+    if tokens is None and steps is None:
+        tokens = max(stream.n, min(10 * stream.n, 2000 * batch_size))
+    total_steps = int(steps if steps is not None else math.ceil(tokens / batch_size))
+    lr = float(lr if lr is not None else default_lr(d_sae, arch))
+    l1 = float(l1 if l1 is not None else 0.05) if arch == "relu" else None
+    aux_k = int(aux_k or min(max(d_in // 2, 1), d_sae // 2 or 1))
+    dead_after = int(dead_after_tokens or min(10_000_000, max(total_steps * batch_size // 10, batch_size)))
+    meta_info = data.manifest if isinstance(data, ActivationStore) else {}
+    cfg = SAEConfig(
+        d_in=d_in, d_sae=d_sae, arch=arch, k=k if arch != "relu" else None,
+        hook=meta_info.get("hook"), model=meta_info.get("model"), tokens=meta_info.get("tokens"),
+    )
+    args = {
+        "d_in": d_in, "d_sae": d_sae, "arch": arch, "k": cfg.k, "l1": l1, "batch_size": batch_size, "lr": lr,
+        "seed": seed, "steps": total_steps, "rows": stream.n, "aux_k": aux_k, "aux_coef": aux_coef,
+        "dead_after_tokens": dead_after, "b_dec_init": b_dec_init, "lr_decay": lr_decay,
+        "chunk_rows": stream.chunk_rows,
+    }
+
+    # ---- a finished run is reused
+    if checkpoint_dir is not None and os.path.exists(os.path.join(checkpoint_dir, FINAL, "cfg.json")):
+        ck = _load_checkpoint(checkpoint_dir)
+        if ck is not None:
+            _check_args(checkpoint_dir, ck[1]["args"], args)
+        return SAE.load(os.path.join(checkpoint_dir, FINAL), device=device)
+
+    # ---- build (identically on every rank)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    sae = SAE(cfg, generator=gen)
+    sample = stream.sample(65_536).to(device)
+    with torch.no_grad():
+        center = sample.mean(0)
+        if b_dec_init == "median":
+            center = _geometric_median(sample, center)
+        elif b_dec_init != "mean":
+            raise ValueError(f"b_dec_init must be 'mean' or 'median'; got {b_dec_init!r}")
+        sae.b_dec.copy_(center.cpu())
+        variance = float((sample - sample.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12))
+    del sample
+    sae.to(device)
+    opt = _adam(sae, lr)
+    step, any_dead = 0, False
+    if checkpoint_dir is not None:
+        ck = _load_checkpoint(checkpoint_dir)
+        if ck is not None:
+            tensors, meta = ck
+            _check_args(checkpoint_dir, meta["args"], args)
+            _restore(sae, opt, tensors)
+            step, stream.position, any_dead = meta["step"], meta["position"], meta["any_dead"]
+            variance = meta["variance"]
+            if progress and rank == 0:
+                print(f"resuming from step {step} of {total_steps} ({checkpoint_dir})")
+
+    local = batch_size // world
+    inv_var = 1.0 / variance
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
+    params = list(sae.parameters())
+    acc = torch.zeros(5, device=device)  # loss, mse_norm, l0, steps, (unused)
+    curves = _Curves(show_curves and rank == 0)
+    bar = None
+    if progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=step, unit="step", desc=f"SAE {arch} {d_in}->{d_sae}", dynamic_ncols=True)
+
+    def meta() -> dict[str, Any]:
+        return {"step": step, "position": stream.position, "any_dead": any_dead, "variance": variance,
+                "args": args, "sae": cfg.to_dict(), "time": time.time()}
+
+    def checkpoint() -> None:
+        if checkpoint_dir is not None and rank == 0:
+            _save_checkpoint(checkpoint_dir, sae, opt, meta())
+
+    def lr_at(s: int) -> float:
+        start = total_steps * (1 - lr_decay)
+        return lr if s < start else lr * max(0.0, (total_steps - s) / max(1.0, total_steps - start))
+
+    try:
+        with _Interrupts() as interrupts:
+            while step < total_steps:
+                if interrupts.hit:
+                    raise KeyboardInterrupt
+                batch = stream.next(batch_size)
+                x = batch[rank * local:(rank + 1) * local] if world > 1 else batch
+                with autocast:
+                    loss, parts = _loss(sae, x, arch, inv_var, l1, aux_k, aux_coef, dead_after, any_dead)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if world > 1:
+                    for p in params:
+                        if p.grad is not None:
+                            dist.all_reduce(p.grad)
+                            p.grad /= world
+                if arch != "relu":
+                    sae.project_decoder_grad()
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(step)
+                opt.step()
+                with torch.no_grad():
+                    if arch != "relu":
+                        sae.normalize_decoder()
+                    fired = parts.pop("fired")
+                    if world > 1:
+                        fired = fired.to(torch.int32)
+                        dist.all_reduce(fired, op=dist.ReduceOp.MAX)
+                        fired = fired.bool()
+                    sae.tokens_since_fired.copy_(torch.where(fired, 0, sae.tokens_since_fired + batch_size))
+                    acc += torch.stack([loss.detach().float(), parts["mse"].float(), parts["l0"].float(),
+                                        torch.ones((), device=device), torch.zeros((), device=device)])
+                step += 1
+                metrics = None
+                if step % log_every == 0 or step == total_steps:
+                    dead = sae.tokens_since_fired >= dead_after
+                    vals = (acc / acc[3].clamp_min(1)).tolist()  # the one host sync, every log_every steps
+                    dead_frac = float(dead.float().mean())
+                    any_dead = dead_frac > 0
+                    metrics = {"loss": vals[0], "ev": 1 - vals[1], "l0": vals[2], "dead": dead_frac}
+                    acc.zero_()
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{metrics['loss']:.4f}", L0=f"{metrics['l0']:.1f}",
+                                        EV=f"{metrics['ev']:.3f}", dead=f"{dead_frac:.3f}", refresh=False)
+                    curves.add(step, metrics)
+                if bar is not None:
+                    bar.update(1)
+                if checkpoint_every and step % checkpoint_every == 0 and step < total_steps:
+                    checkpoint()
+                if callback is not None:
+                    callback(step, sae, metrics)
+    except KeyboardInterrupt:
+        checkpoint()
+        if rank == 0:
+            where = (f"; checkpoint saved in {checkpoint_dir!r}, run the same call again to resume" if checkpoint_dir
+                     else " (pass checkpoint_dir=... to make runs resumable)")
+            print(f"\ninterrupted at step {step} of {total_steps}{where}")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if checkpoint_dir is not None and rank == 0:
+        checkpoint()
+        sae.save(os.path.join(checkpoint_dir, FINAL))
+    if world > 1:
+        dist.barrier()
+    sae.eval()
+    return sae
+
+
+def _adam(sae: SAE, lr: float) -> torch.optim.Optimizer:
+    """Fused Adam where this torch has it for the device (CUDA, and CPU on recent versions), else the default."""
+    try:
+        return torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999), fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999))
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _check_args(folder: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    for key in new:
+        if key in old and old[key] != new[key]:
+            raise ValueError(
+                f"the checkpoint in {folder!r} is from a run with {key}={old[key]!r}, "
+                f"but this call has {key}={new[key]!r}. "
+                f"Pass the same {key} to resume it, or use another checkpoint_dir to start a new run."
+            )
+
+
+def _geometric_median(x: torch.Tensor, start: torch.Tensor, iters: int = 30) -> torch.Tensor:
+    """Weiszfeld iterations from ``start``."""
+    y = start.clone()
+    for _ in range(iters):
+        w = 1.0 / (x - y).norm(dim=-1).clamp_min(1e-8)
+        y = (w[:, None] * x).sum(0) / w.sum()
+    return y
+
+
+def _loss(
+    sae: SAE, x: torch.Tensor, arch: str, inv_var: float, l1: float | None, aux_k: int, aux_coef: float,
+    dead_after: int, any_dead: bool,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss on variance-normalised MSE (so ``1 - mse`` is the explained variance) and the extras."""
+    rows = x.shape[0]
+    pre = sae.pre_acts(x)
+    if arch == "topk":
+        vals, idx = pre.topk(sae.cfg.k, dim=-1, sorted=False)
+        vals = F.relu(vals)
+        x_hat = sae.decode_sparse(vals, idx)
+        # counts of positive activations per latent (0/1 sums are exact in any order; no host sync)
+        fired = torch.zeros(sae.d_sae, device=x.device).index_add_(0, idx.flatten(), (vals > 0).flatten().float()) > 0
+        l0 = (vals > 0).sum() / rows
+    else:
+        acts = F.relu(pre)
+        if arch == "batchtopk":
+            flat = acts.flatten()
+            vals, idx = flat.topk(min(sae.cfg.k * rows, flat.numel()), sorted=False)
+            acts = torch.zeros_like(flat).scatter(0, idx, vals).view_as(acts)
+            with torch.no_grad():
+                smallest = vals.detach().float().masked_fill(vals.detach() <= 0, float("inf")).min()
+                smallest = torch.where(torch.isfinite(smallest), smallest, sae.threshold)
+                sae.threshold.copy_(torch.where(sae.threshold > 0, 0.99 * sae.threshold + 0.01 * smallest, smallest))
+        x_hat = sae.decode(acts)
+        fired = (acts > 0).any(0)
+        l0 = (acts > 0).sum() / rows
+    err = x - x_hat.float()
+    mse = err.pow(2).sum() * (inv_var / rows)
+    loss = mse
+    if arch == "relu":
+        penalty = (acts.float() * sae.W_dec.norm(dim=-1)).sum() * (math.sqrt(inv_var) / rows)
+        loss = loss + l1 * penalty
+    elif any_dead and aux_k > 0:
+        dead = sae.tokens_since_fired >= dead_after
+        masked = pre.masked_fill(~dead, float("-inf"))
+        a_vals, a_idx = masked.topk(aux_k, dim=-1, sorted=False)
+        a_vals = F.relu(a_vals)
+        e_hat = F.embedding_bag(a_idx, sae.W_dec.to(a_vals.dtype), per_sample_weights=a_vals, mode="sum").float()
+        aux = (e_hat - err.detach()).pow(2).sum() * (inv_var / rows)
+        loss = loss + aux_coef * aux * dead.any()
+    return loss, {"mse": mse.detach(), "l0": l0.detach(), "fired": fired}
