@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 # public name -> (module, attribute or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
     "load": ("prisma_widgets.hooked.loading", "load"),
+    "offline": ("prisma_widgets.hooked.loading", "offline"),
+    "OfflineError": ("prisma_widgets.hooked.loading", "OfflineError"),
     "HookedViT": ("prisma_widgets.hooked.model", "HookedViT"),
     "HookedViTConfig": ("prisma_widgets.hooked.config", "HookedViTConfig"),
     "ActivationCache": ("prisma_widgets.hooked.cache", "ActivationCache"),
@@ -61,7 +63,7 @@ if TYPE_CHECKING:  # static tools see the real names
     from .hooked.cache import ActivationCache
     from .hooked.config import HookedViTConfig
     from .hooked.hook_points import HookNameError, act_name
-    from .hooked.loading import load
+    from .hooked.loading import OfflineError, load, offline
     from .hooked.model import HookedViT
     from .sae import SAE, ActivationStore, cache_activations, train_sae
     from .widgets.attention_grid import AttentionGrid

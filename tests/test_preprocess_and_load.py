@@ -149,3 +149,18 @@ def test_import_is_light():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_fallback_stands_in_offline_with_a_notice(monkeypatch):
+    monkeypatch.setenv("PRISMA_WIDGETS_OFFLINE", "1")
+    assert pw.offline()
+    with pytest.warns(UserWarning, match="mouse-vit"):
+        model = pw.load("vit_base_patch16_224", fallback="mouse-vit")
+    assert model.name == "mouse-vit" and model.labels[0] == "circle"
+    assert "vit_base_patch16_224" in model.notice and "Offline" in model.notice
+    assert pw.load("mouse-vit").notice is None
+    # without a fallback the offline case is an error that says what to do
+    with pytest.raises(pw.OfflineError, match="pretrained=False"):
+        pw.load("vit_tiny_patch16_224")
+    # random weights never need the hub, so the fallback is not used
+    assert pw.load("vit_tiny_patch16_224", pretrained=False, fallback="mouse-vit", img_size=32, depth=1).notice is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+import warnings
 from typing import Any
 
 import torch
@@ -12,11 +14,28 @@ from .model import HookedViT
 OPEN_CLIP_PREFIX = "open_clip:"
 
 
+class OfflineError(RuntimeError):
+    """Pretrained weights were asked for, but the model hub cannot be reached (or offline mode is on)."""
+
+
 def _offline_hint(name: str, err: Exception) -> RuntimeError:
-    return RuntimeError(
+    return OfflineError(
         f"could not fetch the pretrained weights of {name!r} ({type(err).__name__}: {err}). "
         "Offline? Use pretrained=False for random weights, or a bundled model such as pw.load('mouse-vit')."
     )
+
+
+def offline() -> bool:
+    """True when offline mode is switched on: ``PRISMA_WIDGETS_OFFLINE=1`` or Hugging Face's ``HF_HUB_OFFLINE=1``.
+
+    Example:
+        >>> import os, prisma_widgets as pw
+        >>> os.environ["PRISMA_WIDGETS_OFFLINE"] = "1"; pw.offline()
+        True
+        >>> del os.environ["PRISMA_WIDGETS_OFFLINE"]
+    """
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("PRISMA_WIDGETS_OFFLINE", "HF_HUB_OFFLINE"))
 
 
 def _timm_arch(name: str) -> str:
@@ -74,7 +93,13 @@ def _load_open_clip(spec: str, pretrained: bool, kwargs: dict[str, Any]) -> tupl
     return model, open_clip.get_tokenizer(arch)
 
 
-def load(name: str, pretrained: bool = True, device: str | torch.device | None = None, **kwargs: Any) -> HookedViT:
+def load(
+    name: str,
+    pretrained: bool = True,
+    device: str | torch.device | None = None,
+    fallback: str | None = None,
+    **kwargs: Any,
+) -> HookedViT:
     """Build a model and wrap it in a :class:`HookedViT` (in eval mode).
 
     ``name`` is a timm model name (``"vit_base_patch16_224"``,
@@ -82,12 +107,27 @@ def load(name: str, pretrained: bool = True, device: str | torch.device | None =
     ``"open_clip:ViT-B-32/openai"``) or a bundled offline model (``"mouse-vit"``, ``"mouse-clip"``).
     Extra keyword arguments go to ``timm.create_model`` / ``open_clip.create_model`` (``img_size``, ``depth`` ...).
 
+    ``fallback`` (e.g. ``"mouse-vit"``) is loaded instead when the pretrained weights cannot be fetched
+    (offline, or :func:`offline` mode is on); a warning says so and ``model.notice`` holds a sentence to show
+    the reader. Without ``fallback`` that case raises :class:`OfflineError`, which says what to do.
+
     Example:
         >>> import prisma_widgets as pw
         >>> model = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2)
         >>> model.cfg.grid
         (4, 4)
     """
+    if fallback is not None and pretrained:
+        try:
+            if offline():
+                raise OfflineError("offline mode is on (PRISMA_WIDGETS_OFFLINE or HF_HUB_OFFLINE)")
+            return load(name, pretrained=True, device=device, **kwargs)
+        except OfflineError as err:
+            model = load(fallback, pretrained=True, device=device)
+            model.notice = (f"Offline: {name!r} could not be loaded with its pretrained weights, so this runs on "
+                            f"{fallback!r} instead ({err}).")
+            warnings.warn(model.notice, stacklevel=2)
+            return model
     if name.startswith(OPEN_CLIP_PREFIX):
         module, tokenizer = _load_open_clip(name[len(OPEN_CLIP_PREFIX):], pretrained, kwargs)
         hooked = HookedViT(module, name=name, tokenizer=tokenizer)

@@ -49,6 +49,8 @@ class HookedViT(nn.Module):
         self.adapter: Adapter = adapt(model, name)
         self.cfg: HookedViTConfig = self.adapter.cfg
         self.name = name or self.cfg.model_name
+        #: set by ``pw.load(..., fallback=...)`` when another model stands in for the one asked for
+        self.notice: str | None = None
         self._hook_names = self.adapter.hook_names()
         self._points = {n: HookPoint(n) for n in self._hook_names}
         self._hooks: list[tuple[str, HookFn]] = []
