@@ -32,6 +32,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ActivationStore": ("prisma_widgets.sae", "ActivationStore"),
     "AttentionGrid": ("prisma_widgets.widgets.attention_grid", "AttentionGrid"),
     "LogitLens": ("prisma_widgets.widgets.logit_lens", "LogitLens"),
+    "PatchingHeatmap": ("prisma_widgets.widgets.patching_heatmap", "PatchingHeatmap"),
     "analysis": ("prisma_widgets.analysis", None),
     "hooked": ("prisma_widgets.hooked", None),
     "zoo": ("prisma_widgets.zoo", None),
@@ -68,3 +69,4 @@ if TYPE_CHECKING:  # static tools see the real names
     from .sae import SAE, ActivationStore, cache_activations, train_sae
     from .widgets.attention_grid import AttentionGrid
     from .widgets.logit_lens import LogitLens
+    from .widgets.patching_heatmap import PatchingHeatmap

@@ -92,3 +92,12 @@ def card_percent(name: str, metric: str) -> float:
     match = re.search(rf"^\|[^|\n]*{re.escape(metric)}[^|\n]*\| \*\*([0-9.]+)%\*\*", text, flags=re.M)
     assert match, f"no '{metric}' row in {registry.card_path(name)}"
     return float(match.group(1)) / 100
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors: one intra-op thread is faster, and much faster on a shared, busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

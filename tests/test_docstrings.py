@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import doctest
 import importlib
+from pathlib import Path
 
 import pytest
 
-MODULES = [
-    "prisma_widgets.hooked.hook_points",
-    "prisma_widgets.hooked.loading",
-    "prisma_widgets.hooked.model",
-    "prisma_widgets.analysis.logit_lens",
-]
+PACKAGE = Path(__file__).resolve().parents[1] / "prisma_widgets"
+# every module whose docstrings hold an example (">>> "): the examples are the public API's documentation
+MODULES = sorted(
+    ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+    for path in PACKAGE.rglob("*.py")
+    if ">>> " in path.read_text()
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

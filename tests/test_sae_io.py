@@ -11,13 +11,7 @@ from safetensors.torch import save_file
 import prisma_widgets as pw
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one intra-op thread is faster, and much faster on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _random_sae(arch: str = "topk", d_in: int = 192, d_sae: int = 48, k: int | None = 5, seed: int = 0) -> pw.SAE:

@@ -11,13 +11,7 @@ import torch
 import prisma_widgets as pw
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one intra-op thread is faster, and much faster on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def synthetic(n: int = 20000, d: int = 32, m: int = 64, active: int = 3, seed: int = 123):

@@ -18,24 +18,15 @@ import {
   patchTokenAt,
   thumbSize,
 } from "./attention_grid/layout";
-import { composeView, downloadCanvas, pixelsToCanvas, scratch, sizeCanvas } from "./shared/canvas";
+import { pixelsToCanvas, scratch, sizeCanvas, strokePatchGrid } from "./shared/canvas";
 import { decode, type EncodedArray } from "./shared/codec";
 import { drawColorbar } from "./shared/colorbar";
 import { COLORMAPS, COLORMAP_NAMES, lut, lutIndex } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
 import { type ColorScale, type ScaleKind, formatValue, makeScale } from "./shared/scale";
-import { type Theme, type ThemeSetting, applyTheme, watchTheme } from "./shared/theme";
+import { type Model, WidgetView, renderWith } from "./shared/view";
 
-type Callback = (...args: unknown[]) => void;
-
-/** The part of anywidget's model interface we use (also what save_html's page provides). */
-export interface Model {
-  get(key: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  set(key: string, value: unknown): void;
-  save_changes(): void;
-  on(event: string, cb: Callback): void;
-  off(event?: string | null, cb?: Callback | null): void;
-}
+export type { Model };
 
 type Normalization = "head" | "layer" | "global";
 
@@ -94,10 +85,7 @@ function clampInt(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, Math.round(v)));
 }
 
-export class AttentionGridView {
-  private readonly model: Model;
-  private readonly root: HTMLElement;
-  private readonly disposers: (() => void)[] = [];
+export class AttentionGridView extends WidgetView {
 
   // DOM
   private readonly titleEl: HTMLDivElement;
@@ -130,7 +118,6 @@ export class AttentionGridView {
 
   // state
   private data: Data | null = null;
-  private theme!: Theme;
   private layout: GridLayout | null = null;
   private thumb = { w: 64, h: 64 };
   private queryRect: Rect = { x: 0, y: 0, w: 1, h: 1 };
@@ -139,8 +126,6 @@ export class AttentionGridView {
   private locked = false;
   private hoverMatrix: { q: number; k: number } | null = null;
   private paints = 0;
-  private rafPending = 0;
-  private rebuildPending = false;
 
   // caches
   private imageCanvas: HTMLCanvasElement | null = null; // colour image, full resolution
@@ -152,10 +137,8 @@ export class AttentionGridView {
   private shownScale: { scale: ColorScale; label: string } | null = null;
   private matrixCache: { key: string; canvas: HTMLCanvasElement; scale: ColorScale; values: Float32Array } | null = null;
 
-  constructor(model: Model, el_: HTMLElement) {
-    this.model = model;
-    this.root = el("div", { cls: "pw-root pw-attention-grid" });
-    el_.appendChild(this.root);
+  constructor(model: Model, host: HTMLElement) {
+    super(model, host, "pw-attention-grid");
 
     this.titleEl = el("div", { cls: "pw-title pw-export-text" });
     this.toolbar = el("div", { cls: "pw-toolbar" });
@@ -190,52 +173,14 @@ export class AttentionGridView {
 
     this.controls = this.buildToolbar();
     this.bindPointer();
-    this.bindModel();
-    this.disposers.push(watchTheme(() => this.requestRebuild()));
+    this.bindTraits({ data: DATA_KEYS, look: LOOK_KEYS, draw: DRAW_KEYS });
     this.rebuild();
   }
 
   // ------------------------------------------------------------------ model
-  private get<T>(key: string): T {
-    return this.model.get(key) as T;
-  }
-
-  private setTraits(values: Record<string, unknown>): void {
-    for (const [k, v] of Object.entries(values)) this.model.set(k, v);
-    this.model.save_changes();
-  }
-
-  private bindModel(): void {
-    const on = (keys: string[], cb: Callback) => {
-      const ev = keys.map((k) => `change:${k}`).join(" ");
-      this.model.on(ev, cb);
-      this.disposers.push(() => this.model.off(ev, cb));
-    };
-    on(DATA_KEYS, () => {
-      this.data = null;
-      this.matrixCache = null;
-      this.requestRebuild();
-    });
-    on(LOOK_KEYS, () => this.requestRebuild());
-    on(DRAW_KEYS, () => {
-      this.syncControls();
-      this.requestDraw();
-    });
-  }
-
-  private requestRebuild(): void {
-    this.rebuildPending = true;
-    this.requestDraw();
-  }
-
-  private requestDraw(): void {
-    if (this.rafPending) return;
-    const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame : (f: FrameRequestCallback) => setTimeout(() => f(0), 16);
-    this.rafPending = raf(() => {
-      this.rafPending = 0;
-      if (this.rebuildPending) this.rebuild();
-      else this.draw();
-    }) as unknown as number;
+  protected dropData(): void {
+    this.data = null;
+    this.matrixCache = null;
   }
 
   // ------------------------------------------------------------------ toolbar
@@ -289,7 +234,7 @@ export class AttentionGridView {
     return { image: imageSel, norm, scale, cmap, pct, pctField, opacity, rollout, rolloutField, dirRow, dirCol };
   }
 
-  private syncControls(): void {
+  protected syncControls(): void {
     const c = this.controls;
     const d = this.data;
     if (d) {
@@ -342,13 +287,12 @@ export class AttentionGridView {
   }
 
   // ------------------------------------------------------------------ build (layout, caches)
-  private rebuild(): void {
-    this.rebuildPending = false;
+  protected rebuild(): void {
     try {
       this.errorEl.textContent = "";
       if (!this.data) this.data = readData(this.model);
       const d = this.data;
-      this.theme = applyTheme(this.root, (this.get<ThemeSetting>("theme") ?? "auto") as ThemeSetting);
+      this.applyTheme();
       setText(this.titleEl, this.get<string>("title") ?? "");
       this.titleEl.style.display = this.get<string>("title") ? "" : "none";
 
@@ -462,7 +406,7 @@ export class AttentionGridView {
   }
 
   // ------------------------------------------------------------------ draw
-  private draw(): void {
+  protected draw(): void {
     if (!this.data || !this.layout) return;
     const t0 = performance.now();
     try {
@@ -612,20 +556,7 @@ export class AttentionGridView {
       ctx.fillRect(0, 0, R.w, R.h);
     }
     // faint patch grid
-    ctx.strokeStyle = "rgba(255,255,255,0.18)";
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    for (let c = 1; c < d.cols; c++) {
-      const x = Math.round((c * R.w) / d.cols) + 0.5;
-      ctx.moveTo(x, 0);
-      ctx.lineTo(x, R.h);
-    }
-    for (let r = 1; r < d.rows; r++) {
-      const y = Math.round((r * R.h) / d.rows) + 0.5;
-      ctx.moveTo(0, y);
-      ctx.lineTo(R.w, y);
-    }
-    ctx.stroke();
+    strokePatchGrid(ctx, R.w, R.h, d.rows, d.cols, "rgba(255,255,255,0.18)");
     const token = this.shownQuery();
     const pr = patchRect(R, token, d.rows, d.cols, d.nPrefix);
     if (pr) {
@@ -793,10 +724,7 @@ export class AttentionGridView {
   }
 
   private bindPointer(): void {
-    const listen = <K extends keyof HTMLElementEventMap>(target: HTMLElement, type: K, fn: (ev: HTMLElementEventMap[K]) => void) => {
-      target.addEventListener(type, fn);
-      this.disposers.push(() => target.removeEventListener(type, fn));
-    };
+    const listen = this.listen.bind(this);
     const tokenAtQuery = (ev: MouseEvent) => {
       const d = this.data;
       if (!d) return -1;
@@ -898,26 +826,11 @@ export class AttentionGridView {
   }
 
   // ------------------------------------------------------------------ export
-  /** The current view as one canvas (what `PNG` saves). */
-  snapshot(): HTMLCanvasElement {
-    return composeView(this.root, this.theme.bg, this.theme.fg);
-  }
-
-  async exportPng(): Promise<void> {
-    const name = `attention_grid_L${this.get<number>("layer")}_H${this.get<number>("head")}.png`;
-    await downloadCanvas(this.snapshot(), name);
-  }
-
-  destroy(): void {
-    for (const d of this.disposers.splice(0)) d();
-    if (this.rafPending && typeof cancelAnimationFrame === "function") cancelAnimationFrame(this.rafPending);
-    this.root.remove();
+  protected pngName(): string {
+    return `attention_grid_L${this.get<number>("layer")}_H${this.get<number>("head")}.png`;
   }
 }
 
-export function render({ model, el: host }: { model: Model; el: HTMLElement }): () => void {
-  const view = new AttentionGridView(model, host);
-  return () => view.destroy();
-}
+export const render = renderWith(AttentionGridView);
 
 export default { render };

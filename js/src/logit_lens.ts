@@ -23,23 +23,14 @@ import {
   trajectory,
 } from "./logit_lens/data";
 import { type Rect, chartPoint, classColor, mapSize, nextLayerPos, patchRect, patchTokenAt, rgb, textOn } from "./logit_lens/layout";
-import { composeView, downloadCanvas, pixelsToCanvas, scratch, sizeCanvas } from "./shared/canvas";
+import { pixelsToCanvas, scratch, sizeCanvas, strokePatchGrid } from "./shared/canvas";
 import { drawColorbar } from "./shared/colorbar";
 import { COLORMAPS, COLORMAP_NAMES, lut, lutIndex } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
 import { type ColorScale, formatValue, makeScale } from "./shared/scale";
-import { type Theme, type ThemeSetting, applyTheme, watchTheme } from "./shared/theme";
+import { type Model, WidgetView, renderWith } from "./shared/view";
 
-type Callback = (...args: unknown[]) => void;
-
-/** The part of anywidget's model interface we use (also what save_html's page provides). */
-export interface Model {
-  get(key: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  set(key: string, value: unknown): void;
-  save_changes(): void;
-  on(event: string, cb: Callback): void;
-  off(event?: string | null, cb?: Callback | null): void;
-}
+export type { Model };
 
 const DATA_KEYS = [
   "image_pixels",
@@ -68,11 +59,7 @@ const PROMPT_KEYS = ["prompts", "prompts_editable", "prompt_note", "status"];
 
 const MODE_LABEL: Record<Mode, string> = Object.fromEntries(MODES.map((m) => [m.value, m.label])) as Record<Mode, string>;
 
-export class LogitLensView {
-  private readonly model: Model;
-  private readonly root: HTMLElement;
-  private readonly disposers: (() => void)[] = [];
-
+export class LogitLensView extends WidgetView {
   private readonly titleEl: HTMLDivElement;
   private readonly toolbar: HTMLDivElement;
   private readonly errorEl: HTMLPreElement;
@@ -100,7 +87,6 @@ export class LogitLensView {
   };
 
   private data: LensData | null = null;
-  private theme!: Theme;
   private mapRect: Rect = { x: 0, y: 0, w: 1, h: 1 };
   private imageCanvas: HTMLCanvasElement | null = null;
   private overlay: { canvas: HTMLCanvasElement; ctx: CanvasRenderingContext2D; image: ImageData } | null = null;
@@ -108,14 +94,10 @@ export class LogitLensView {
   private shownScale: { scale: ColorScale; label: string; offset: number } | null = null;
   private playTimer: ReturnType<typeof setInterval> | null = null;
   private paints = 0;
-  private rafPending = 0;
-  private rebuildPending = false;
   private promptsShown = "";
 
   constructor(model: Model, host: HTMLElement) {
-    this.model = model;
-    this.root = el("div", { cls: "pw-root pw-logit-lens" });
-    host.appendChild(this.root);
+    super(model, host, "pw-logit-lens");
 
     this.titleEl = el("div", { cls: "pw-title pw-export-text" });
     this.toolbar = el("div", { cls: "pw-toolbar" });
@@ -158,52 +140,14 @@ export class LogitLensView {
 
     this.controls = this.buildToolbar();
     this.bindPointer();
-    this.bindModel();
-    this.disposers.push(watchTheme(() => this.requestRebuild()));
+    this.bindTraits({ data: DATA_KEYS, look: LOOK_KEYS, draw: DRAW_KEYS });
+    this.onChange(PROMPT_KEYS, () => this.syncPrompts());
     this.rebuild();
   }
 
   // ------------------------------------------------------------------ model
-  private get<T>(key: string): T {
-    return this.model.get(key) as T;
-  }
-
-  private setTraits(values: Record<string, unknown>): void {
-    for (const [k, v] of Object.entries(values)) this.model.set(k, v);
-    this.model.save_changes();
-  }
-
-  private bindModel(): void {
-    const on = (keys: string[], cb: Callback) => {
-      const ev = keys.map((k) => `change:${k}`).join(" ");
-      this.model.on(ev, cb);
-      this.disposers.push(() => this.model.off(ev, cb));
-    };
-    on(DATA_KEYS, () => {
-      this.data = null;
-      this.requestRebuild();
-    });
-    on(LOOK_KEYS, () => this.requestRebuild());
-    on(DRAW_KEYS, () => {
-      this.syncControls();
-      this.requestDraw();
-    });
-    on(PROMPT_KEYS, () => this.syncPrompts());
-  }
-
-  private requestRebuild(): void {
-    this.rebuildPending = true;
-    this.requestDraw();
-  }
-
-  private requestDraw(): void {
-    if (this.rafPending) return;
-    const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame : (f: FrameRequestCallback) => setTimeout(() => f(0), 16);
-    this.rafPending = raf(() => {
-      this.rafPending = 0;
-      if (this.rebuildPending) this.rebuild();
-      else this.draw();
-    }) as unknown as number;
+  protected dropData(): void {
+    this.data = null;
   }
 
   // ------------------------------------------------------------------ toolbar
@@ -240,7 +184,7 @@ export class LogitLensView {
     return { mode, norm, cmap, labels };
   }
 
-  private syncControls(): void {
+  protected syncControls(): void {
     const c = this.controls;
     c.mode.set(this.mode());
     c.norm.set(this.get<string>("normalization") ?? "global");
@@ -351,13 +295,12 @@ export class LogitLensView {
   }
 
   // ------------------------------------------------------------------ build
-  private rebuild(): void {
-    this.rebuildPending = false;
+  protected rebuild(): void {
     try {
       this.errorEl.textContent = "";
       if (!this.data) this.data = readLens(this.model);
       const d = this.data;
-      this.theme = applyTheme(this.root, (this.get<ThemeSetting>("theme") ?? "auto") as ThemeSetting);
+      this.applyTheme();
       const title = this.get<string>("title") ?? "";
       setText(this.titleEl, title);
       this.titleEl.style.display = title ? "" : "none";
@@ -402,7 +345,7 @@ export class LogitLensView {
   }
 
   // ------------------------------------------------------------------ draw
-  private draw(): void {
+  protected draw(): void {
     if (!this.data) return;
     const t0 = performance.now();
     try {
@@ -502,20 +445,7 @@ export class LogitLensView {
     ctx.drawImage(ov.canvas, 0, 0, d.cols, d.rows, 0, 0, R.w, R.h);
     ctx.globalAlpha = 1;
     // faint patch grid
-    ctx.strokeStyle = "rgba(255,255,255,0.25)";
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    for (let c = 1; c < d.cols; c++) {
-      const x = Math.round((c * R.w) / d.cols) + 0.5;
-      ctx.moveTo(x, 0);
-      ctx.lineTo(x, R.h);
-    }
-    for (let r = 1; r < d.rows; r++) {
-      const y = Math.round((r * R.h) / d.rows) + 0.5;
-      ctx.moveTo(0, y);
-      ctx.lineTo(R.w, y);
-    }
-    ctx.stroke();
+    strokePatchGrid(ctx, R.w, R.h, d.rows, d.cols, "rgba(255,255,255,0.25)");
     // short labels on patches (canvas text: never parsed as HTML)
     const cw = R.w / d.cols;
     const ch = R.h / d.rows;
@@ -738,10 +668,7 @@ export class LogitLensView {
   }
 
   private bindPointer(): void {
-    const listen = <K extends keyof HTMLElementEventMap>(target: HTMLElement, type: K, fn: (ev: HTMLElementEventMap[K]) => void) => {
-      target.addEventListener(type, fn);
-      this.disposers.push(() => target.removeEventListener(type, fn));
-    };
+    const listen = this.listen.bind(this);
     const tokenAt = (ev: MouseEvent) => {
       const d = this.data;
       if (!d) return -1;
@@ -779,26 +706,16 @@ export class LogitLensView {
   }
 
   // ------------------------------------------------------------------ export
-  snapshot(): HTMLCanvasElement {
-    return composeView(this.root, this.theme.bg, this.theme.fg);
+  protected pngName(): string {
+    return `logit_lens_L${this.get<number>("layer")}_${this.mode()}.png`;
   }
 
-  async exportPng(): Promise<void> {
-    const name = `logit_lens_L${this.get<number>("layer")}_${this.mode()}.png`;
-    await downloadCanvas(this.snapshot(), name);
-  }
-
-  destroy(): void {
+  override destroy(): void {
     if (this.playTimer) clearInterval(this.playTimer);
-    for (const d of this.disposers.splice(0)) d();
-    if (this.rafPending && typeof cancelAnimationFrame === "function") cancelAnimationFrame(this.rafPending);
-    this.root.remove();
+    super.destroy();
   }
 }
 
-export function render({ model, el: host }: { model: Model; el: HTMLElement }): () => void {
-  const view = new LogitLensView(model, host);
-  return () => view.destroy();
-}
+export const render = renderWith(LogitLensView);
 
 export default { render };

@@ -54,8 +54,12 @@ def corrupt(
     ``"swap"`` (the same patches of ``other``).
 
     Example:
-        >>> cat = skimage.data.chelsea()                                             # doctest: +SKIP
-        >>> corrupted = pw.corrupt(cat, [(3, 4), (3, 5)], mode="blur", model=model)  # doctest: +SKIP
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("mouse-vit")
+        >>> images, labels = pw.zoo.shapes(2, seed=0)
+        >>> corrupted = pw.corrupt(images[0], [(3, 4), (3, 5)], mode="swap", other=images[1], model=model)
+        >>> corrupted.shape, bool((corrupted[24:32, 32:48] == images[1][24:32, 32:48]).all())
+        ((64, 64, 3), True)
     """
     from PIL import Image, ImageFilter
 

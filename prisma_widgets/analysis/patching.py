@@ -116,16 +116,27 @@ def patch(
     layers: Sequence[int] | None = None,
     memory_budget: int | None = None,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[int, int, torch.Tensor], None] | None = None,
 ) -> PatchingResult:
     """Patch activations between a clean and a corrupted run; return the normalised effect per cell.
 
     ``direction="denoise"`` puts clean activations into the corrupted run, ``"noise"`` the reverse. The metric
     (default: clean-top minus corrupted-top logit) is normalised so 0 is the corrupted run and 1 the clean run.
     ``method="attribution"`` estimates the same cells from one forward and one backward pass.
+    ``on_progress(done, total)`` is called after every chunk of variants (and once at the end); with
+    ``method="exact"``, ``on_chunk(layer_position, first_variant, outputs)`` receives each chunk's patched
+    outputs ``[variants, batch, ...]`` (variant ``v`` of layer position ``i`` is the flat cell ``v`` of
+    ``values[i]``).
 
     Example:
-        >>> result = pw.analysis.patch(model, cat, cat_with_mask, site="z", by="head")   # doctest: +SKIP
-        >>> result.values.shape    # [layer, head]                                          # doctest: +SKIP
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("mouse-vit")
+        >>> images, labels = pw.zoo.shapes(2, seed=0)
+        >>> corrupted = pw.corrupt(images[0], [(r, c) for r in range(8) for c in range(8)], mode="mask", model=model)
+        >>> result = pw.analysis.patch(model, images[0], corrupted, site="z", by="head", progress=False)
+        >>> result.values.shape    # [layer, head]
+        torch.Size([4, 4])
     """
     if site not in SITES:
         raise ValueError(f"site must be one of {sorted(SITES)}; got {site!r}")
@@ -171,14 +182,17 @@ def patch(
         change = _attribution(model, base_px, source_cache, names, dims, metric)
         base_m = corrupted_m if direction == "denoise" else clean_m
         values = normalise(base_m + change).float()  # first order: patched metric = base metric + change
+        if on_progress is not None:
+            on_progress(len(layers) * n_variants, len(layers) * n_variants)
         return PatchingResult(values=values.reshape(len(layers), *_cell_shape(cell_axes, cfg)), method=method, **common)
 
     batch = clean_px.shape[0]
     chunk = _chunk_size(model, batch, act_shape, memory_budget, n_variants)
     rows: list[list[float]] = []
     bar = _progress(len(layers) * n_variants, progress, f"patching {site} by {by}")
+    done = 0
     try:
-        for layer, name in zip(layers, names):
+        for position, (layer, name) in enumerate(zip(layers, names)):
             start = base_cache[f"blocks.{layer}.hook_resid_pre"]
             source = source_cache[name]
             row: list[float] = []
@@ -196,12 +210,63 @@ def patch(
                     out = out.view(n, batch, *out.shape[1:])
                     # one host transfer per chunk, not one per variant
                     row += torch.stack([metric(out[v]) for v in range(n)]).double().cpu().tolist()
+                    if on_chunk is not None:
+                        on_chunk(position, lo, out)
                 bar.update(n)
+                done += n
+                if on_progress is not None:
+                    on_progress(done, len(layers) * n_variants)
             rows.append(row)
     finally:
         bar.close()
     values = normalise(torch.tensor(rows, dtype=torch.float64))
     return PatchingResult(values=values.reshape(len(layers), *_cell_shape(cell_axes, cfg)).float(), method=method, **common)
+
+
+def run_patched(
+    model: Any,
+    clean: Any,
+    corrupted: Any,
+    site: str,
+    by: str,
+    layer: int,
+    cell: int = 0,
+    direction: str = "denoise",
+) -> torch.Tensor:
+    """The output of ONE patched run, by a plain full forward with one hook (no batching, no prefix reuse).
+
+    ``cell`` is the flat index of the patched cell within a layer, as in ``patch(...).values[layer]``
+    flattened (for ``by="head_position"``: ``position * n_heads + head``; for ``by="layer"``: 0).
+
+    Example:
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("mouse-vit")
+        >>> (clean, other), _ = pw.zoo.shapes(2, seed=0)
+        >>> out = run_patched(model, clean, other, "resid_pre", "position", layer=2, cell=5)
+        >>> out.shape              # the patched run's output: [1, classes]
+        torch.Size([1, 8])
+    """
+    if site not in SITES:
+        raise ValueError(f"site must be one of {sorted(SITES)}; got {site!r}")
+    suffix, layout = SITES[site]
+    if by not in BY or not set(BY[by]) <= set(layout):
+        raise ValueError(f"by={by!r} does not apply to site={site!r}")
+    clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
+    base_px, source_px = (corrupted_px, clean_px) if direction == "denoise" else (clean_px, corrupted_px)
+    name = f"blocks.{int(layer) % model.cfg.n_layers}.{suffix}"
+    with torch.no_grad():
+        _, cache = model.run_with_cache(source_px, names_filter=[name])
+        source = cache[name]
+        dims = _patched_dims(layout, by)
+        n_cells = int(torch.tensor([source.shape[1 + d] for d in dims]).prod()) if dims else 1
+        if not 0 <= int(cell) < n_cells:
+            raise ValueError(f"cell must be in [0, {n_cells}) for by={by!r}; got {cell}")
+        mask = _variant_masks(tuple(source.shape[1:]), dims, int(cell), int(cell) + 1)[0].to(source.device)
+
+        def put_source(act: torch.Tensor, hook: Any) -> torch.Tensor:
+            return torch.where(mask, source, act)
+
+        return model.run_with_hooks(base_px, fwd_hooks=[(name, put_source)])
 
 
 def _cell_shape(cell_axes: tuple[str, ...], cfg: Any) -> tuple[int, ...]:
@@ -236,9 +301,13 @@ def _attribution(
     """Gradient times activation difference, summed over the cells each variant would patch: ``[layer, variant]``."""
     kept: dict[str, torch.Tensor] = {}
 
-    def keep(act: torch.Tensor, hook: Any) -> None:
+    def keep(act: torch.Tensor, hook: Any) -> torch.Tensor:
+        # returned as a new tensor, so it is the one the rest of the pass uses: a hook on a transposed
+        # view (hook_z) that returns nothing leaves the view out of the graph, and its grad would be None
+        act = act.clone()
         act.retain_grad()
         kept[hook.name] = act
+        return act
 
     with torch.enable_grad():
         pixels = base_px.detach().clone().requires_grad_(True)  # a graph even when parameters are frozen

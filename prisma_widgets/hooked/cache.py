@@ -99,8 +99,11 @@ class ActivationCache(Mapping[str, torch.Tensor]):
 
         ``pattern`` is a glob (``"blocks.*.attn.hook_pattern"``) or a name suffix (``"hook_pattern"``).
 
-        >>> cache.stack("hook_resid_post").shape   # doctest: +SKIP
-        torch.Size([n_layers, batch, pos, d_model])
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("mouse-vit")
+        >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
+        >>> cache.stack("hook_resid_post").shape   # [layer, batch, pos, d_model]
+        torch.Size([4, 2, 65, 128])
         """
         if any(ch in pattern for ch in "*?["):
             names = fnmatch.filter(self._data, pattern)

@@ -11,6 +11,7 @@ from typing import Any
 _WIDGETS = {
     "AttentionGrid": "attention_grid",
     "LogitLens": "logit_lens",
+    "PatchingHeatmap": "patching_heatmap",
 }
 
 __all__ = sorted(_WIDGETS)

@@ -440,3 +440,19 @@ def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
     if value not in choices:
         raise traitlets.TraitError(f"{name} must be one of {tuple(choices)}, not {value!r}")
     return str(value)
+
+
+def check_shown(value: Any, shown: Sequence[int], name: str) -> int:
+    """``value`` as an int that is one of the ``shown`` indices (anything goes while nothing is shown yet)."""
+    v = int(value)
+    if shown and v not in shown:
+        raise traitlets.TraitError(f"{name} {v} is not shown; shown {name}s: {list(shown)}")
+    return v
+
+
+def check_position(value: Any, count: int, name: str, what: str = "position") -> int:
+    """``value`` as an int in ``[0, count)`` (anything goes while ``count`` is 0, i.e. before the data)."""
+    v = int(value)
+    if count and not 0 <= v < count:
+        raise traitlets.TraitError(f"{name} must be a {what} in [0, {count})")
+    return v

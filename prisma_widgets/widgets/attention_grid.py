@@ -8,13 +8,13 @@ click a thumbnail for the head's full query x key matrix, linked to the image.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import traitlets
 
+from ._layout import as_uint8_images, default_token_labels, infer_layout
 from ._base import (
     ArrayTrait,
     PrismaWidget,
@@ -22,6 +22,8 @@ from ._base import (
     bundle_css,
     bundle_esm,
     check_choice,
+    check_position,
+    check_shown,
     decode_array,
     dequantize_rows,
     encode_array,
@@ -55,69 +57,6 @@ def attention_rollout(patterns: np.ndarray, residual: float = 0.5) -> np.ndarray
         acc = mixed @ acc
         out[..., layer, :, :] = acc
     return out.astype(np.float32)
-
-
-def _infer_layout(n_tokens: int, grid: Sequence[int] | None, n_prefix: int | None) -> tuple[tuple[int, int], int]:
-    if grid is not None:
-        rows, cols = int(grid[0]), int(grid[1])
-        prefix = n_tokens - rows * cols if n_prefix is None else int(n_prefix)
-    else:
-        if n_prefix is None:
-            candidates = [p for p in range(0, min(n_tokens, 17)) if math.isqrt(n_tokens - p) ** 2 == n_tokens - p]
-            if not candidates:
-                raise ValueError(f"cannot infer the patch grid from {n_tokens} tokens; pass grid=(rows, cols)")
-            prefix = candidates[0]
-        else:
-            prefix = int(n_prefix)
-        side = math.isqrt(n_tokens - prefix)
-        if side * side != n_tokens - prefix:
-            raise ValueError(f"{n_tokens - prefix} patch tokens are not a square grid; pass grid=(rows, cols)")
-        rows = cols = side
-    if prefix < 0 or prefix + rows * cols != n_tokens:
-        raise ValueError(f"{n_tokens} tokens do not fit n_prefix_tokens={prefix} + grid {rows}x{cols}")
-    return (rows, cols), prefix
-
-
-def _default_labels(grid: tuple[int, int], n_prefix: int) -> list[str]:
-    prefix = ["CLS"] + [f"reg{i}" for i in range(n_prefix - 1)] if n_prefix else []
-    return prefix + [f"r{r}c{c}" for r in range(grid[0]) for c in range(grid[1])]
-
-
-def _as_uint8_images(image: Any, batch: int) -> np.ndarray | None:
-    """Images for display: uint8 ``[B, H, W, 3]`` from arrays (HWC/CHW, uint8 or float in [0, 1]) or PIL."""
-    if image is None:
-        return None
-    items = list(image) if isinstance(image, (list, tuple)) else None
-    if items is None:
-        a = _to_numpy(image) if not hasattr(image, "convert") else np.asarray(image.convert("RGB"))
-        if a.ndim == 4:
-            items = list(a)
-        else:
-            items = [a]
-    out = []
-    for item in items:
-        a = np.asarray(item.convert("RGB")) if hasattr(item, "convert") else _to_numpy(item)
-        if a.ndim == 2:
-            a = np.stack([a] * 3, axis=-1)
-        if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
-            a = np.moveaxis(a, 0, -1)
-        if a.shape[-1] == 1:
-            a = np.repeat(a, 3, axis=-1)
-        if a.shape[-1] == 4:
-            a = a[..., :3]
-        if a.dtype != np.uint8:
-            a = np.clip(np.asarray(a, dtype=np.float32), 0.0, 1.0)
-            a = np.rint(a * 255).astype(np.uint8)
-        out.append(a)
-    shapes = {x.shape for x in out}
-    if len(shapes) != 1:
-        raise ValueError(f"all images must have the same size, got {sorted(shapes)}")
-    arr = np.stack(out)
-    if arr.shape[0] == 1 and batch > 1:
-        arr = np.repeat(arr, batch, axis=0)
-    if arr.shape[0] != batch:
-        raise ValueError(f"{arr.shape[0]} images for {batch} sets of patterns")
-    return arr
 
 
 class AttentionGrid(PrismaWidget):
@@ -263,13 +202,13 @@ class AttentionGrid(PrismaWidget):
             p = p[None]
         if p.ndim != 5 or p.shape[-1] != p.shape[-2]:
             raise ValueError(f"patterns must be [layers, heads, q, k] or [batch, layers, heads, q, k], got {p.shape}")
-        g, prefix = _infer_layout(p.shape[-1], grid, n_prefix_tokens)
+        g, prefix = infer_layout(p.shape[-1], grid, n_prefix_tokens)
         layer_list = list(range(p.shape[1])) if layers is None else [int(x) for x in layers]
         if len(layer_list) != p.shape[1]:
             raise ValueError(f"{len(layer_list)} layer indices for {p.shape[1]} layers of patterns")
         roll = attention_rollout(p) if rollout else None
-        labels = list(token_labels) if token_labels is not None else _default_labels(g, prefix)
-        display = _as_uint8_images(image, p.shape[0])
+        labels = list(token_labels) if token_labels is not None else default_token_labels(g, prefix)
+        display = as_uint8_images(image, p.shape[0])
         state = cls._prepare(
             p,
             display,
@@ -378,31 +317,19 @@ class AttentionGrid(PrismaWidget):
 
     @traitlets.validate("layer")
     def _v_layer(self, proposal: Any) -> int:
-        v = int(proposal["value"])
-        if self.layer_indices and v not in self.layer_indices:
-            raise traitlets.TraitError(f"layer {v} is not shown; shown layers: {self.layer_indices}")
-        return v
+        return check_shown(proposal["value"], self.layer_indices, "layer")
 
     @traitlets.validate("head")
     def _v_head(self, proposal: Any) -> int:
-        v = int(proposal["value"])
-        if self.head_indices and v not in self.head_indices:
-            raise traitlets.TraitError(f"head {v} is not shown; shown heads: {self.head_indices}")
-        return v
+        return check_shown(proposal["value"], self.head_indices, "head")
 
     @traitlets.validate("query")
     def _v_query(self, proposal: Any) -> int:
-        v = int(proposal["value"])
-        if self.token_labels and not 0 <= v < len(self.token_labels):
-            raise traitlets.TraitError(f"query must be a token position in [0, {len(self.token_labels)})")
-        return v
+        return check_position(proposal["value"], len(self.token_labels), "query", "token position")
 
     @traitlets.validate("image_index")
     def _v_image_index(self, proposal: Any) -> int:
-        v = int(proposal["value"])
-        if self.image_labels and not 0 <= v < len(self.image_labels):
-            raise traitlets.TraitError(f"image_index must be in [0, {len(self.image_labels)})")
-        return v
+        return check_position(proposal["value"], len(self.image_labels), "image_index", "image index")
 
     # ------------------------------------------------------------------------------------------
     def pattern_values(self) -> np.ndarray:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import traitlets
 
+from ._layout import as_uint8_image, default_token_labels, infer_layout
 from ._base import (
     ArrayTrait,
     PrismaWidget,
@@ -40,6 +41,8 @@ from ._base import (
     bundle_css,
     bundle_esm,
     check_choice,
+    check_position,
+    check_shown,
     decode_array,
     dequantize_rows,
     encode_array,
@@ -125,55 +128,6 @@ def _class_arrays(probs: np.ndarray, class_ids: list[int]) -> dict[str, Any]:
     sel = probs[:, :, class_ids].transpose(0, 2, 1) if class_ids else np.zeros((probs.shape[0], 0, probs.shape[1]))
     q, s = quantize_rows(sel)  # [L, n, T], one scale per (layer, class)
     return {"class_ids": [int(c) for c in class_ids], "class_probs": encode_array(q), "class_scale": encode_array(s)}
-
-
-def _default_token_labels(grid: tuple[int, int], n_prefix: int) -> list[str]:
-    prefix = ["CLS"] + [f"reg{i}" for i in range(n_prefix - 1)] if n_prefix else []
-    return prefix + [f"r{r}c{c}" for r in range(grid[0]) for c in range(grid[1])]
-
-
-def _infer_layout(n_tokens: int, grid: Sequence[int] | None, n_prefix: int | None) -> tuple[tuple[int, int], int]:
-    if grid is not None:
-        rows, cols = int(grid[0]), int(grid[1])
-        prefix = n_tokens - rows * cols if n_prefix is None else int(n_prefix)
-    else:
-        if n_prefix is None:
-            options = [p for p in range(0, min(n_tokens, 17)) if math.isqrt(n_tokens - p) ** 2 == n_tokens - p]
-            if not options:
-                raise ValueError(f"cannot infer the patch grid from {n_tokens} tokens; pass grid=(rows, cols)")
-            prefix = options[0]
-        else:
-            prefix = int(n_prefix)
-        side = math.isqrt(max(0, n_tokens - prefix))
-        rows = cols = side
-    if prefix < 0 or prefix + rows * cols != n_tokens:
-        raise ValueError(f"{n_tokens} tokens do not fit n_prefix_tokens={prefix} + grid {rows}x{cols}")
-    return (rows, cols), prefix
-
-
-def _as_uint8_image(image: Any) -> np.ndarray | None:
-    if image is None:
-        return None
-    if hasattr(image, "convert"):  # PIL
-        image = np.asarray(image.convert("RGB"))
-    a = np.asarray(_to_numpy(image))
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, -1)
-    if a.ndim != 3:
-        raise ValueError(f"image must be HWC or CHW, got shape {a.shape}")
-    if a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4):
-        a = a.transpose(1, 2, 0)
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, -1)
-    a = a[..., :3]
-    if a.dtype != np.uint8:
-        f = a.astype(np.float32)
-        if f.max() <= 1.0 + 1e-6:
-            f = f * 255.0
-        a = np.clip(np.rint(f), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(a)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -447,11 +401,11 @@ class LogitLens(PrismaWidget):
             raise ValueError(
                 f"logits must be [layers, tokens, classes] or [1, layers, tokens, classes], got {arr.shape}"
             )
-        g, prefix = _infer_layout(arr.shape[1], grid, n_prefix_tokens)
+        g, prefix = infer_layout(arr.shape[1], grid, n_prefix_tokens)
         layer_list = list(range(arr.shape[0])) if layers is None else [int(x) for x in layers]
         if len(layer_list) != arr.shape[0]:
             raise ValueError(f"{len(layer_list)} layer indices for {arr.shape[0]} layers of logits")
-        labels = list(token_labels) if token_labels is not None else _default_token_labels(g, prefix)
+        labels = list(token_labels) if token_labels is not None else default_token_labels(g, prefix)
         if class_names is None and prompts:
             class_names = list(prompts)
         if class_names is not None and len(class_names) != arr.shape[-1]:
@@ -468,7 +422,7 @@ class LogitLens(PrismaWidget):
             token_labels=labels,
             site=site,
         )
-        display = _as_uint8_image(image)
+        display = as_uint8_image(image)
         state["image_pixels"] = encode_array(display) if display is not None else {}
         state["prompts"] = [str(p) for p in prompts] if prompts else []
         state["prompts_editable"] = False
@@ -495,17 +449,11 @@ class LogitLens(PrismaWidget):
 
     @traitlets.validate("layer")
     def _v_layer(self, proposal: Any) -> int:
-        v = int(proposal["value"])
-        if self.layer_indices and v not in self.layer_indices:
-            raise traitlets.TraitError(f"layer {v} is not shown; shown layers: {self.layer_indices}")
-        return v
+        return check_shown(proposal["value"], self.layer_indices, "layer")
 
     @traitlets.validate("patch")
     def _v_patch(self, proposal: Any) -> int:
-        v = int(proposal["value"])
-        if self.token_labels and not 0 <= v < len(self.token_labels):
-            raise traitlets.TraitError(f"patch must be a token position in [0, {len(self.token_labels)})")
-        return v
+        return check_position(proposal["value"], len(self.token_labels), "patch", "token position")
 
     @traitlets.validate("target_class")
     def _v_target_class(self, proposal: Any) -> int:

@@ -253,6 +253,18 @@ def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter
         proc.wait(timeout=10)
 
 
+def wait_until(predicate: Any, timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
 def write_notebook(path: Path, cells: list[str]) -> Path:
     import nbformat
 
@@ -295,6 +307,18 @@ class Lab:
             except Exception:  # noqa: BLE001  (playwright TimeoutError)
                 continue
         raise AssertionError("the notebook's cells never started running")
+
+    def wait_for_widgets(self, page: Any, count: int, artifacts: Path, name: str, timeout_ms: int = 180_000) -> None:
+        """Wait until ``count`` prisma widgets in the notebook's outputs have painted; on failure save a
+        screenshot ``<name>_failed.png`` and fail with the server's log."""
+        try:
+            page.wait_for_function(
+                f"() => document.querySelectorAll('.jp-OutputArea-output .pw-root[data-paints]').length >= {count}",
+                timeout=timeout_ms,
+            )
+        except Exception:  # noqa: BLE001  (playwright TimeoutError)
+            page.screenshot(path=str(artifacts / f"{name}_failed.png"), full_page=True)
+            raise AssertionError(f"widgets did not render; server log:\n{self.server.log_tail()}") from None
 
     def kernel_client(self, notebook: str, timeout: float = 60.0) -> Any:
         """A BlockingKernelClient on the kernel of the open notebook (the same kernel the page uses)."""
@@ -371,3 +395,24 @@ def canvas_digest(locator: Any) -> tuple[int, int]:
     """(hash, sum) of a canvas' pixels: any change of what it shows changes the hash."""
     h, s = locator.evaluate(CANVAS_DIGEST_JS)
     return int(h), int(s)
+
+
+def export_png(page: Any, target: Path) -> tuple[Any, dict[str, float]]:
+    """Press the widget's PNG button, save the download to ``target`` and check that it is a PNG the size
+    of the widget on screen. Returns ``(pixels [H, W, 3] int array, the widget root's bounding box)``."""
+    import struct
+
+    import numpy as np
+    from PIL import Image
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="PNG").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".png")
+    download.save_as(target)
+    raw = target.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", raw[16:24])
+    box = page.locator(".pw-root").bounding_box()
+    assert (width, height) == (round(box["width"]), round(box["height"]))
+    return np.asarray(Image.open(target).convert("RGB")).astype(int), box

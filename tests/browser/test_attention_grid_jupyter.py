@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import canvas_digest, write_notebook
+from .conftest import canvas_digest, wait_until, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyter, pytest.mark.slow]
 
@@ -23,30 +22,12 @@ CELLS = [
 ]
 
 
-def _wait(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_lab_click_sets_head_and_python_sets_layer(jupyter_server, lab, page, artifacts: Path):
     write_notebook(jupyter_server.root / "grid.ipynb", CELLS)
     lab.open(page, "grid.ipynb")
     lab.run_all(page)
     roots = page.locator(".jp-OutputArea-output .pw-root")
-    try:
-        page.wait_for_function(
-            "() => document.querySelectorAll('.jp-OutputArea-output .pw-root[data-paints]').length >= 2",
-            timeout=180_000,
-        )
-    except Exception:
-        page.screenshot(path=str(artifacts / "attention_grid_lab_failed.png"), full_page=True)
-        raise AssertionError(f"widgets did not render; server log:\n{jupyter_server.log_tail()}") from None
+    lab.wait_for_widgets(page, 2, artifacts, "attention_grid_lab")
     # two widgets in one notebook do not collide: each has its own root and canvases, no ids
     assert roots.count() == 2
     assert page.locator(".jp-OutputArea-output .pw-root [id]").count() == 0
@@ -63,7 +44,7 @@ def test_lab_click_sets_head_and_python_sets_layer(jupyter_server, lab, page, ar
     cells = json.loads(grid.evaluate("c => c.dataset.cells"))
     _, _, x, y, w, h = next(c for c in cells if c[0] == 1 and c[1] == 2)
     grid.click(position={"x": x + w / 2, "y": y + h / 2})
-    _wait(lambda: lab.evaluate(kc, "(w.layer, w.head)") == "(1, 2)", what="head=2 in the kernel")
+    wait_until(lambda: lab.evaluate(kc, "(w.layer, w.head)") == "(1, 2)", what="head=2 in the kernel")
 
     # setting layer from Python moves the view: the selected head's outline and the detail view follow
     before = canvas_digest(grid)
@@ -86,6 +67,6 @@ def test_lab_click_sets_head_and_python_sets_layer(jupyter_server, lab, page, ar
     q = first.locator("canvas.pw-ag-query")
     qb = q.bounding_box()
     q.click(position={"x": qb["width"] * 0.99, "y": qb["height"] * 0.01})
-    _wait(lambda: lab.evaluate(kc, "w.query") == "4", what="query=4 (top-right patch) in the kernel")
+    wait_until(lambda: lab.evaluate(kc, "w.query") == "4", what="query=4 (top-right patch) in the kernel")
     errors = [e for e in page.pw_log.page_errors]
     assert errors == [], errors

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from prisma_widgets.widgets.attention_grid import AttentionGrid
 
-from .conftest import canvas_digest
+from .conftest import canvas_digest, export_png
 
 pytestmark = pytest.mark.browser
 
@@ -154,21 +152,7 @@ def test_png_export_is_the_view_with_colour_bar(saved: Path, offline_page, artif
     page = offline_page
     page.goto(saved.as_uri())
     _wait_painted(page)
-    with page.expect_download() as info:
-        page.get_by_role("button", name="PNG").click()
-    download = info.value
-    assert download.suggested_filename.endswith(".png")
-    target = artifacts / "attention_grid_export.png"
-    download.save_as(target)
-    raw = target.read_bytes()
-    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", raw[16:24])
-    box = page.locator(".pw-root").bounding_box()
-    assert (width, height) == (round(box["width"]), round(box["height"]))
-    # the colour bar's pixels are in the export where it sits on screen
-    from PIL import Image
-
-    img = np.asarray(Image.open(target).convert("RGB")).astype(int)
+    img, box = export_png(page, artifacts / "attention_grid_export.png")
     cb = page.locator("canvas.pw-ag-colorbar").bounding_box()
     y = int(cb["y"] - box["y"] + 12)
     xs = [int(cb["x"] - box["x"] + f * cb["width"]) for f in (0.1, 0.5, 0.9)]

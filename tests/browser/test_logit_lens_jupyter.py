@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import canvas_digest, write_notebook
+from .conftest import canvas_digest, wait_until, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyter, pytest.mark.slow]
 
@@ -26,28 +25,11 @@ CELLS = [
 ]
 
 
-def _wait(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_lab_prompt_edit_recomputes_and_traits_sync(jupyter_server, lab, page, artifacts: Path):
     write_notebook(jupyter_server.root / "lens.ipynb", CELLS)
     lab.open(page, "lens.ipynb")
     lab.run_all(page)
-    try:
-        page.wait_for_function(
-            "() => document.querySelector('.jp-OutputArea-output .pw-root[data-paints]')", timeout=90_000
-        )
-    except Exception:
-        page.screenshot(path=str(artifacts / "logit_lens_lab_failed.png"), full_page=True)
-        raise AssertionError(f"widget did not render; server log:\n{jupyter_server.log_tail()}") from None
+    lab.wait_for_widgets(page, 1, artifacts, "logit_lens_lab")
     root = page.locator(".jp-OutputArea-output .pw-root").first
     assert root.locator(".pw-title").text_content() == "lens in lab"
     kc = lab.kernel_client("lens.ipynb")
@@ -64,8 +46,8 @@ def test_lab_prompt_edit_recomputes_and_traits_sync(jupyter_server, lab, page, a
     first.fill("a photo of the sky")
     first.press("Enter")
     want = "['a photo of the sky', 'a dog', 'grass']"
-    _wait(lambda: lab.evaluate(kc, "w.prompts") == want, what="prompts in the kernel")
-    _wait(lambda: lab.evaluate(kc, "w.class_names[0]") == "'a photo of the sky'", what="recomputed lens")
+    wait_until(lambda: lab.evaluate(kc, "w.prompts") == want, what="prompts in the kernel")
+    wait_until(lambda: lab.evaluate(kc, "w.class_names[0]") == "'a photo of the sky'", what="recomputed lens")
     page.wait_for_function(
         "([el, d]) => { const c = el.getContext('2d').getImageData(0, 0, el.width, el.height).data;"
         " let s = 0; for (let i = 0; i < c.length; i += 4) s += c[i] + c[i + 1] + c[i + 2]; return s !== d; }",
@@ -82,16 +64,16 @@ def test_lab_prompt_edit_recomputes_and_traits_sync(jupyter_server, lab, page, a
     new = root.locator("input.pw-ll-prompt-input").nth(3)
     new.fill("a tabby cat")
     new.press("Enter")
-    _wait(lambda: lab.evaluate(kc, "len(w.class_ids)") == "4", what="a fourth prompt in the kernel")
+    wait_until(lambda: lab.evaluate(kc, "len(w.class_ids)") == "4", what="a fourth prompt in the kernel")
     page.wait_for_function(
         "(el) => el.querySelectorAll('input.pw-ll-prompt-input').length === 4", arg=root.element_handle()
     )
 
     # selection both ways: the view's slider and legend reach Python, Python's layer reaches the view
     root.locator("input.pw-ll-slider").fill("1")
-    _wait(lambda: lab.evaluate(kc, "w.layer") == "1", what="layer=1 in the kernel")
+    wait_until(lambda: lab.evaluate(kc, "w.layer") == "1", what="layer=1 in the kernel")
     root.locator("button.pw-ll-legend-item").first.click()
-    _wait(lambda: lab.evaluate(kc, "w.mode") == "'class_prob'", what="mode in the kernel")
+    wait_until(lambda: lab.evaluate(kc, "w.mode") == "'class_prob'", what="mode in the kernel")
     lab.execute(kc, "w.layer = 0; w.patch = 0; w.mode = 'entropy'")
     page.wait_for_function(
         "(el) => el.dataset.layer === '0' && el.dataset.mode === 'entropy' && el.dataset.patch === '0'",

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from prisma_widgets.widgets.logit_lens import LogitLens
 
-from .conftest import canvas_digest
+from .conftest import canvas_digest, export_png
 
 pytestmark = pytest.mark.browser
 
@@ -129,18 +127,7 @@ def test_png_export_and_dark_theme(saved, new_page, artifacts: Path):
     page.goto(saved["timm"].as_uri())
     _wait_painted(page)
     assert page.eval_on_selector(".pw-root", "r => r.classList.contains('pw-dark')")
-    with page.expect_download() as info:
-        page.get_by_role("button", name="PNG").click()
-    target = artifacts / "logit_lens_export.png"
-    info.value.save_as(target)
-    raw = target.read_bytes()
-    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", raw[16:24])
-    box = page.locator(".pw-root").bounding_box()
-    assert (width, height) == (round(box["width"]), round(box["height"]))
-    from PIL import Image
-
-    img = np.asarray(Image.open(target).convert("RGB")).astype(int)
+    img, box = export_png(page, artifacts / "logit_lens_export.png")
     mp = page.locator("canvas.pw-ll-map").bounding_box()
     y0, x0 = int(mp["y"] - box["y"]), int(mp["x"] - box["x"])
     patch = img[y0 + 5 : y0 + int(mp["height"]) - 5, x0 + 5 : x0 + int(mp["width"]) - 5]

@@ -1,5 +1,8 @@
 // Pure geometry of the AttentionGrid view: where each thumbnail, prefix cell and label goes, and
 // what is under a pointer. No DOM here, so it is unit-tested directly.
+import { type Rect, patchTokenAt } from "../shared/patches";
+
+export { type Rect, patchRect, patchTokenAt } from "../shared/patches";
 
 export interface GridSpec {
   /** Layers shown (rows of thumbnails). */
@@ -16,13 +19,6 @@ export interface GridSpec {
   gap?: number;
   labelW?: number;
   headerH?: number;
-}
-
-export interface Rect {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
 }
 
 export interface Cell {
@@ -115,25 +111,6 @@ export function computeGridLayout(input: GridSpec): GridLayout {
 
 export function inRect(r: Rect, x: number, y: number): boolean {
   return x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h;
-}
-
-/** Token under (x, y) in an image rect split into a rows x cols patch grid; -1 outside. */
-export function patchTokenAt(r: Rect, x: number, y: number, rows: number, cols: number, nPrefix: number): number {
-  if (!inRect(r, x, y)) return -1;
-  const c = Math.min(cols - 1, Math.floor(((x - r.x) / r.w) * cols));
-  const rr = Math.min(rows - 1, Math.floor(((y - r.y) / r.h) * rows));
-  return nPrefix + rr * cols + c;
-}
-
-/** Rect of a token's patch (or null for a prefix token) within an image rect. */
-export function patchRect(r: Rect, token: number, rows: number, cols: number, nPrefix: number): Rect | null {
-  const p = token - nPrefix;
-  if (p < 0 || p >= rows * cols) return null;
-  const rr = Math.floor(p / cols);
-  const c = p % cols;
-  const w = r.w / cols;
-  const h = r.h / rows;
-  return { x: r.x + c * w, y: r.y + rr * h, w, h };
 }
 
 export interface Hit {

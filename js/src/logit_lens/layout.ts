@@ -1,11 +1,7 @@
 // Geometry and colours of the LogitLens map. Pure: vitest covers it.
+import type { Rect } from "../shared/patches";
 
-export interface Rect {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
+export { type Rect, mapSize, patchRect, patchTokenAt } from "../shared/patches";
 
 /** Categorical palette for the legend: the 20 colours of Tableau / matplotlib "tab20", strong ones first. */
 export const PALETTE: [number, number, number][] = [
@@ -45,32 +41,6 @@ export function rgb(c: [number, number, number]): string {
 /** Text colour (black or white) that reads on a background colour. */
 export function textOn(c: [number, number, number]): string {
   return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 140 ? "#000" : "#fff";
-}
-
-/** Token under a point of the map, or -1 (patch tokens only; prefix tokens live apart). */
-export function patchTokenAt(R: Rect, x: number, y: number, rows: number, cols: number, nPrefix: number): number {
-  if (x < R.x || y < R.y || x >= R.x + R.w || y >= R.y + R.h) return -1;
-  const c = Math.min(cols - 1, Math.floor(((x - R.x) / R.w) * cols));
-  const r = Math.min(rows - 1, Math.floor(((y - R.y) / R.h) * rows));
-  return nPrefix + r * cols + c;
-}
-
-/** The rectangle of a patch token on the map, or null for a prefix token. */
-export function patchRect(R: Rect, token: number, rows: number, cols: number, nPrefix: number): Rect | null {
-  const p = token - nPrefix;
-  if (p < 0 || p >= rows * cols) return null;
-  const r = Math.floor(p / cols);
-  const c = p % cols;
-  const x0 = R.x + (c * R.w) / cols;
-  const y0 = R.y + (r * R.h) / rows;
-  return { x: x0, y: y0, w: R.w / cols, h: R.h / rows };
-}
-
-/** Map size: the longer side is `size` CSS pixels, keeping the image's aspect ratio. */
-export function mapSize(size: number, imgH: number, imgW: number): { w: number; h: number } {
-  const s = Math.max(64, Math.round(size));
-  if (imgW >= imgH) return { w: s, h: Math.max(16, Math.round((s * imgH) / imgW)) };
-  return { w: Math.max(16, Math.round((s * imgW) / imgH)), h: s };
 }
 
 /** Next layer position for the play button (wraps around). */

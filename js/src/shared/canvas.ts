@@ -122,3 +122,21 @@ export function downloadCanvas(canvas: HTMLCanvasElement, filename: string): Pro
     }, "image/png");
   });
 }
+
+/** Thin lines between the patches of a rows x cols grid drawn over a w x h image. */
+export function strokePatchGrid(ctx: CanvasRenderingContext2D, w: number, h: number, rows: number, cols: number, color: string): void {
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let c = 1; c < cols; c++) {
+    const x = Math.round((c * w) / cols) + 0.5;
+    ctx.moveTo(x, 0);
+    ctx.lineTo(x, h);
+  }
+  for (let r = 1; r < rows; r++) {
+    const y = Math.round((r * h) / rows) + 0.5;
+    ctx.moveTo(0, y);
+    ctx.lineTo(w, y);
+  }
+  ctx.stroke();
+}

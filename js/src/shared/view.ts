@@ -1,0 +1,139 @@
+// What every widget view shares: the model interface, trait access, change subscriptions that are
+// undone on destroy, a coalesced redraw (one per animation frame), the theme and the PNG export.
+import { composeView, downloadCanvas } from "./canvas";
+import { type Theme, type ThemeSetting, applyTheme, watchTheme } from "./theme";
+
+export type Callback = (...args: unknown[]) => void;
+
+/** The part of anywidget's model interface the views use (also what save_html's page provides). */
+export interface Model {
+  get(key: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  set(key: string, value: unknown): void;
+  save_changes(): void;
+  on(event: string, cb: Callback): void;
+  off(event?: string | null, cb?: Callback | null): void;
+}
+
+const nextFrame: (f: FrameRequestCallback) => number =
+  typeof requestAnimationFrame === "function" ? (f) => requestAnimationFrame(f) : (f) => setTimeout(() => f(0), 16) as unknown as number;
+
+/**
+ * Base of a widget view. A subclass builds its DOM under `root`, then calls `requestRebuild()`;
+ * `rebuild()` re-reads data and layout (data traits, theme, size changed), `draw()` only repaints
+ * (selection traits changed). Several trait changes in one frame cost one repaint.
+ */
+export abstract class WidgetView {
+  protected readonly model: Model;
+  protected readonly root: HTMLDivElement;
+  protected readonly disposers: (() => void)[] = [];
+  protected theme!: Theme;
+  private frame = 0;
+  private rebuildPending = false;
+
+  constructor(model: Model, host: HTMLElement, className: string) {
+    this.model = model;
+    this.root = document.createElement("div");
+    this.root.className = `pw-root ${className}`;
+    host.appendChild(this.root);
+    this.disposers.push(watchTheme(() => this.requestRebuild()));
+  }
+
+  protected abstract rebuild(): void;
+  protected abstract draw(): void;
+  /** Data traits changed: drop what was read or cached from them (the rebuild re-reads). */
+  protected abstract dropData(): void;
+  /** Bring the toolbar's controls in line with the traits (before a repaint). */
+  protected abstract syncControls(): void;
+  /** The file name `PNG` saves under. */
+  protected abstract pngName(): string;
+
+  protected get<T>(key: string): T {
+    return this.model.get(key) as T;
+  }
+
+  /** Set traits from the view and send them to Python in one message. */
+  protected setTraits(values: Record<string, unknown>): void {
+    for (const [k, v] of Object.entries(values)) this.model.set(k, v);
+    this.model.save_changes();
+  }
+
+  /** Call `cb` when any of `keys` changes (from Python or from this view); undone by `destroy()`. */
+  protected onChange(keys: readonly string[], cb: Callback): void {
+    // One subscription per key: only Backbone (Jupyter) reads "change:a change:b" as two events;
+    // other AFM hosts (Panel's AnyWidgetComponent, marimo) take the string as one event name.
+    for (const k of keys) {
+      const event = `change:${k}`;
+      this.model.on(event, cb);
+      this.disposers.push(() => this.model.off(event, cb));
+    }
+  }
+
+  /** The usual wiring: `data` keys re-read everything, `look` keys re-lay out, `draw` keys repaint. */
+  protected bindTraits(keys: { data: readonly string[]; look: readonly string[]; draw: readonly string[] }): void {
+    this.onChange(keys.data, () => {
+      this.dropData();
+      this.requestRebuild();
+    });
+    this.onChange(keys.look, () => this.requestRebuild());
+    this.onChange(keys.draw, () => {
+      this.syncControls();
+      this.requestDraw();
+    });
+  }
+
+  /** addEventListener, removed again by `destroy()`. */
+  protected listen<K extends keyof HTMLElementEventMap>(
+    target: HTMLElement,
+    type: K,
+    fn: (ev: HTMLElementEventMap[K]) => void,
+  ): void {
+    target.addEventListener(type, fn);
+    this.disposers.push(() => target.removeEventListener(type, fn));
+  }
+
+  /** Read the theme trait (auto follows the host page) onto `root`; call at the start of `rebuild()`. */
+  protected applyTheme(): Theme {
+    this.theme = applyTheme(this.root, (this.get<ThemeSetting>("theme") ?? "auto") as ThemeSetting);
+    return this.theme;
+  }
+
+  protected requestRebuild(): void {
+    this.rebuildPending = true;
+    this.requestDraw();
+  }
+
+  protected requestDraw(): void {
+    if (this.frame) return;
+    this.frame = nextFrame(() => {
+      this.frame = 0;
+      if (this.rebuildPending) {
+        this.rebuildPending = false;
+        this.rebuild();
+      } else this.draw();
+    });
+  }
+
+  /** The view as one canvas, exactly as on screen (what `PNG` saves). */
+  snapshot(): HTMLCanvasElement {
+    return composeView(this.root, this.theme.bg, this.theme.fg);
+  }
+
+  async exportPng(): Promise<void> {
+    await downloadCanvas(this.snapshot(), this.pngName());
+  }
+
+  destroy(): void {
+    for (const d of this.disposers.splice(0)) d();
+    if (this.frame && typeof cancelAnimationFrame === "function") cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.root.remove();
+  }
+}
+
+/** anywidget's `render` for a view class: builds the view, returns its clean-up. */
+export function renderWith(View: new (model: Model, host: HTMLElement) => WidgetView) {
+  return ({ model, el }: { model: Model; el: HTMLElement }): (() => void) => {
+    const view = new View(model, el);
+    return () => view.destroy();
+  };
+}
