@@ -1,0 +1,194 @@
+"""mkdocs hooks: what the docs site generates at build time (configured in mkdocs.yml under ``hooks:``).
+
+- one page per widget in :data:`WIDGETS`, with the widget's live embed in an iframe: the entry's code runs
+  on a bundled model and ``widget.save_html`` makes ``embeds/<name>.html`` in the site (self-contained,
+  so the site needs no kernel and no network);
+- the tutorials (``tutorials/*.ipynb``, rendered by mkdocs-jupyter; the test suite executes them);
+- the bundled models' cards (``prisma_widgets/zoo/cards/*.md``), one page each, never copied by hand;
+- the nav sections that list them (left empty in mkdocs.yml).
+
+Notebook pages get no script from a CDN: the MathJax and mermaid loaders nbconvert adds are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+
+log = logging.getLogger("mkdocs.hooks.prisma_widgets")
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = ROOT / "tutorials"
+CARDS = ROOT / "prisma_widgets" / "zoo" / "cards"
+EMBED_DIR = "embeds"
+API_WIDGETS = "<!-- the widgets: docs/hooks.py -->"  # in api.md, replaced by one entry per built widget
+
+
+@dataclass(frozen=True)
+class Widget:
+    name: str  # module in prisma_widgets/widgets/ and the embed's file name
+    cls: str  # the class, exported as prisma_widgets.<cls>
+    code: str | None  # builds `widget`; shown on the page and run at build time. None: not built yet
+    height: int = 640  # iframe height in px
+
+    @property
+    def path(self) -> str:
+        return f"prisma_widgets.widgets.{self.name}.{self.cls}"
+
+
+_HEADER = "import prisma_widgets as pw\nfrom prisma_widgets import zoo\n\n"
+
+WIDGETS: list[Widget] = [
+    Widget(
+        "attention_grid",
+        "AttentionGrid",
+        _HEADER
+        + 'model = pw.load("mouse-vit")          # bundled: no download\n'
+        + "scenes = zoo.scenes(3, seed=1)        # synthetic shapes with per-patch ground truth\n"
+        + "widget = pw.AttentionGrid(model, list(scenes.images), image_labels=scenes.captions)\n",
+        height=900,
+    ),
+    Widget(
+        "logit_lens",
+        "LogitLens",
+        _HEADER
+        + 'model = pw.load("mouse-clip")                                 # bundled CLIP\n'
+        + "scene = zoo.scenes(1, seed=2).images[0]\n"
+        + "prompts = [zoo.PROMPT.format(shape) for shape in zoo.SHAPE_CLASSES]\n"
+        + "widget = pw.LogitLens(model, scene, prompts=prompts)\n",
+        height=700,
+    ),
+    Widget(
+        "patching_heatmap",
+        "PatchingHeatmap",
+        "import numpy as np\n"
+        + "import prisma_widgets as pw\n"
+        + "from prisma_widgets.zoo.shapes import shapes_with_patches\n\n"
+        + 'model = pw.load("mouse-vit")\n'
+        + "images, labels, patches = shapes_with_patches(32, seed=3)\n"
+        + "i = labels.index(0)                   # a circle: mask its own patches\n"
+        + "object_patches = [tuple(p) for p in np.argwhere(patches[i] > 0)]\n"
+        + 'corrupted = pw.corrupt(images[i], object_patches, mode="mask", model=model)\n'
+        + "widget = pw.PatchingHeatmap(model, images[i], corrupted)\n",
+        height=860,
+    ),
+    # PLACEHOLDER (issue 7): prisma_widgets/widgets/feature_gallery.py is not in this tree yet. When it
+    # lands, give the entry its code, e.g. an SAE from `pw.train_sae(...)`, then
+    # `widget = pw.FeatureGallery(model, sae, images)`.
+    Widget("feature_gallery", "FeatureGallery", None),
+]
+
+
+def built_widgets() -> list[Widget]:
+    return [w for w in WIDGETS if w.code is not None]
+
+
+def _save_line(w: Widget) -> str:
+    return f'widget.save_html("{w.name}.html")   # one self-contained file: this page\'s embed\n'
+
+
+def widget_page(w: Widget) -> str:
+    """The markdown of a widget's page: the embed, the code that made it, the module's docstring."""
+    return textwrap.dedent(
+        f"""\
+        # {w.cls}
+
+        <iframe class="pw-embed" src="../{EMBED_DIR}/{w.name}.html" title="{w.cls} on a bundled model"
+                loading="lazy" style="width: 100%; height: {w.height}px; border: 1px solid #8884;"></iframe>
+
+        A live page saved with `widget.save_html`: no kernel, so the view works and nothing goes back to
+        Python. [Open it alone]({{embed}}). It was made at docs build time by:
+
+        ```python
+        {{code}}```
+
+        ::: prisma_widgets.widgets.{w.name}
+            options:
+              show_root_heading: false
+              show_root_toc_entry: false
+              members: false
+
+        Arguments and synced traits: [`{w.cls}`][{w.path}] in the API reference.
+        """
+    ).format(embed=f"../{EMBED_DIR}/{w.name}.html", code=w.code + _save_line(w))
+
+
+def build_embed(w: Widget) -> bytes:
+    """Run the entry's code and save its ``widget``: the bytes of one self-contained HTML page."""
+    start = time.perf_counter()
+    namespace: dict = {}
+    exec(compile(w.code, f"<docs widget {w.name}>", "exec"), namespace)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = namespace["widget"].save_html(Path(tmp) / f"{w.name}.html", title=f"prisma_widgets {w.cls}")
+        page = path.read_bytes()
+    log.info("embed %s.html: %d kB in %.1f s", w.name, len(page) // 1024, time.perf_counter() - start)
+    return page
+
+
+# ---------------------------------------------------------------------------------------------------
+def _tutorials() -> list[Path]:
+    return sorted(TUTORIALS.glob("*.ipynb"))
+
+
+def _cards() -> list[Path]:
+    return sorted(CARDS.glob("*.md"))
+
+
+def _fill(nav: list, section: str, items: list) -> None:
+    for entry in nav:
+        if isinstance(entry, dict) and section in entry:
+            current = entry[section]
+            head = [current] if isinstance(current, str) else list(current)
+            entry[section] = head + items
+            return
+    raise ValueError(f"mkdocs.yml nav has no section {section!r} for docs/hooks.py to fill")
+
+
+def on_config(config):
+    _fill(config.nav, "Widgets", [{w.cls: f"widgets/{w.name}.md"} for w in built_widgets()])
+    _fill(config.nav, "Tutorials", [f"tutorials/{p.name}" for p in _tutorials()])
+    _fill(config.nav, "Bundled models", [f"models/{p.name}" for p in _cards()])
+    return config
+
+
+@event_priority(100)  # before mkdocs-jupyter's on_files, which takes over the .ipynb files
+def on_files(files: Files, config) -> Files:
+    for w in built_widgets():
+        files.append(File.generated(config, f"widgets/{w.name}.md", content=widget_page(w)))
+        files.append(File.generated(config, f"{EMBED_DIR}/{w.name}.html", content=build_embed(w)))
+    for p in _tutorials():
+        files.append(File(f"tutorials/{p.name}", str(ROOT), config.site_dir, config.use_directory_urls))
+    for p in _cards():
+        files.append(File.generated(config, f"models/{p.name}", abs_src_path=str(p)))
+    return files
+
+
+# nbconvert's page header loads MathJax (from cdnjs, or src="" when no URL is set) and, when a notebook
+# has diagrams, mermaid from cdnjs
+_CDN_SCRIPT = re.compile(
+    r"<script[^>]*\bsrc=[\"'](?:https?://[^\"']*)?[\"'][^>]*>\s*</script>"
+    r"|<script[^>]*>(?:(?!</script>).)*?import\(\s*[\"']https?://(?:(?!</script>).)*</script>",
+    re.S | re.I,
+)
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if page.file.src_uri == "api.md":
+        entries = "\n\n".join(f"::: {w.path}" for w in built_widgets())
+        markdown = markdown.replace(API_WIDGETS, entries)
+    return markdown
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    if page.file.src_uri.endswith(".ipynb"):
+        html = _CDN_SCRIPT.sub("", html)
+    return html
+
