@@ -80,10 +80,19 @@ WIDGETS: list[Widget] = [
         + "widget = pw.PatchingHeatmap(model, images[i], corrupted)\n",
         height=860,
     ),
-    # PLACEHOLDER (issue 7): prisma_widgets/widgets/feature_gallery.py is not in this tree yet. When it
-    # lands, give the entry its code, e.g. an SAE from `pw.train_sae(...)`, then
-    # `widget = pw.FeatureGallery(model, sae, images)`.
-    Widget("feature_gallery", "FeatureGallery", None),
+    Widget(
+        "feature_gallery",
+        "FeatureGallery",
+        _HEADER
+        + "import tempfile\n\n"
+        + 'model = pw.load("mouse-vit")\n'
+        + "images, labels = zoo.shapes(300, seed=1)\n"
+        + 'hook = "blocks.3.hook_resid_post"\n'
+        + "store = pw.cache_activations(model, images, hook, tempfile.mkdtemp(), progress=False)\n"
+        + "sae = pw.train_sae(store, expansion=4, k=16, batch_size=1024, steps=300, progress=False)\n"
+        + "widget = pw.FeatureGallery(model, sae, images[:120])\n",
+        height=900,
+    ),
 ]
 
 

@@ -30,9 +30,12 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "train_sae": ("prisma_widgets.sae", "train_sae"),
     "SAE": ("prisma_widgets.sae", "SAE"),
     "ActivationStore": ("prisma_widgets.sae", "ActivationStore"),
+    "feature_stats": ("prisma_widgets.sae", "feature_stats"),
+    "FeatureStats": ("prisma_widgets.sae", "FeatureStats"),
     "AttentionGrid": ("prisma_widgets.widgets.attention_grid", "AttentionGrid"),
     "LogitLens": ("prisma_widgets.widgets.logit_lens", "LogitLens"),
     "PatchingHeatmap": ("prisma_widgets.widgets.patching_heatmap", "PatchingHeatmap"),
+    "FeatureGallery": ("prisma_widgets.widgets.feature_gallery", "FeatureGallery"),
     "analysis": ("prisma_widgets.analysis", None),
     "hooked": ("prisma_widgets.hooked", None),
     "zoo": ("prisma_widgets.zoo", None),
@@ -66,7 +69,8 @@ if TYPE_CHECKING:  # static tools see the real names
     from .hooked.hook_points import HookNameError, act_name
     from .hooked.loading import OfflineError, load, offline
     from .hooked.model import HookedViT
-    from .sae import SAE, ActivationStore, cache_activations, train_sae
+    from .sae import SAE, ActivationStore, FeatureStats, cache_activations, feature_stats, train_sae
     from .widgets.attention_grid import AttentionGrid
     from .widgets.logit_lens import LogitLens
+    from .widgets.feature_gallery import FeatureGallery
     from .widgets.patching_heatmap import PatchingHeatmap

@@ -6,8 +6,9 @@
 >>> sae.evaluate(store, model=model, images=images)                                  # doctest: +SKIP
 """
 
+from .features import FeatureStats, feature_stats
 from .modules import SAE
 from .store import ActivationStore, cache_activations
 from .train import train_sae
 
-__all__ = ["SAE", "ActivationStore", "cache_activations", "train_sae"]
+__all__ = ["SAE", "ActivationStore", "FeatureStats", "cache_activations", "feature_stats", "train_sae"]

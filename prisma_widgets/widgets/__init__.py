@@ -12,6 +12,7 @@ _WIDGETS = {
     "AttentionGrid": "attention_grid",
     "LogitLens": "logit_lens",
     "PatchingHeatmap": "patching_heatmap",
+    "FeatureGallery": "feature_gallery",
 }
 
 __all__ = sorted(_WIDGETS)

@@ -137,10 +137,9 @@ class PatchingHeatmap(PrismaWidget):
     Example:
         >>> import prisma_widgets as pw
         >>> from prisma_widgets import zoo
-        >>> from prisma_widgets.widgets.patching_heatmap import PatchingHeatmap
         >>> model = pw.load("mouse-vit")
         >>> images, classes = zoo.shapes(2, seed=1)
-        >>> w = PatchingHeatmap(model, images[0], images[1])
+        >>> w = pw.PatchingHeatmap(model, images[0], images[1])
         >>> w.axes, w.values_array().shape
         (['layer', 'position'], (4, 65))
         >>> w.selected = {"layer": 0, "position": 1}

@@ -416,3 +416,11 @@ def export_png(page: Any, target: Path) -> tuple[Any, dict[str, float]]:
     box = page.locator(".pw-root").bounding_box()
     assert (width, height) == (round(box["width"]), round(box["height"]))
     return np.asarray(Image.open(target).convert("RGB")).astype(int), box
+
+
+def wait_painted(page: Any, root: str = ".pw-root", min_paints: int = 1, timeout_ms: int = 15_000) -> None:
+    """Wait until the widget under ``root`` has painted at least ``min_paints`` times (its ``data-paints``)."""
+    page.wait_for_function(
+        f"() => {{ const r = document.querySelector('{root}'); return r && Number(r.dataset.paints || 0) >= {min_paints}; }}",
+        timeout=timeout_ms,
+    )

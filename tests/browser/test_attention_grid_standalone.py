@@ -10,7 +10,7 @@ import torch
 
 from prisma_widgets.widgets.attention_grid import AttentionGrid
 
-from .conftest import canvas_digest, export_png
+from .conftest import canvas_digest, export_png, wait_painted
 
 pytestmark = pytest.mark.browser
 
@@ -53,13 +53,6 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _wait_painted(page, root=".pw-root", min_paints: int = 1):
-    page.wait_for_function(
-        f"() => {{ const r = document.querySelector('{root}'); return r && Number(r.dataset.paints || 0) >= {min_paints}; }}",
-        timeout=15_000,
-    )
-
-
 def _paints(page) -> int:
     return int(page.eval_on_selector(".pw-root", "r => Number(r.dataset.paints)"))
 
@@ -71,7 +64,7 @@ def _cells(page) -> list[list[float]]:
 def test_standalone_renders_offline_and_hover_repaints(saved: Path, offline_page, artifacts: Path):
     page = offline_page
     page.goto(saved.as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     grid = page.locator("canvas.pw-ag-grid")
     query = page.locator("canvas.pw-ag-query")
     assert grid.bounding_box()["width"] > 100
@@ -135,7 +128,7 @@ def test_standalone_renders_offline_and_hover_repaints(saved: Path, offline_page
 def test_hostile_strings_execute_nothing(saved: Path, offline_page):
     page = offline_page
     page.goto(saved.as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     page.wait_for_timeout(200)
     assert page.evaluate("() => window.__pwned === undefined")
     assert page.pw_log.dialogs == []
@@ -151,7 +144,7 @@ def test_hostile_strings_execute_nothing(saved: Path, offline_page):
 def test_png_export_is_the_view_with_colour_bar(saved: Path, offline_page, artifacts: Path):
     page = offline_page
     page.goto(saved.as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     img, box = export_png(page, artifacts / "attention_grid_export.png")
     cb = page.locator("canvas.pw-ag-colorbar").bounding_box()
     y = int(cb["y"] - box["y"] + 12)
@@ -181,7 +174,7 @@ def test_works_inside_a_sandboxed_iframe(saved: Path, offline_page, artifacts: P
 def test_theme_follows_prefers_color_scheme(saved: Path, new_page, scheme: str):
     page = new_page(color_scheme=scheme)
     page.goto(saved.as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     dark = page.eval_on_selector(".pw-root", "r => r.classList.contains('pw-dark')")
     assert dark == (scheme == "dark")
     assert page.pw_log.problems() == []

@@ -9,7 +9,7 @@ import torch
 
 from prisma_widgets.widgets.logit_lens import LogitLens
 
-from .conftest import canvas_digest, export_png
+from .conftest import canvas_digest, export_png, wait_painted
 
 pytestmark = pytest.mark.browser
 
@@ -44,18 +44,10 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"timm": timm.save_html(out / "timm.html"), "clip": clip.save_html(out / "clip.html")}
 
 
-def _wait_painted(page, min_paints: int = 1):
-    page.wait_for_function(
-        "() => { const r = document.querySelector('.pw-root');"
-        f" return r && Number(r.dataset.paints || 0) >= {min_paints}; }}",
-        timeout=15_000,
-    )
-
-
 def test_renders_offline_slider_and_modes_change_the_map(saved, offline_page, artifacts: Path):
     page = offline_page
     page.goto(saved["timm"].as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     root = page.locator(".pw-root")
     mp = page.locator("canvas.pw-ll-map")
     assert mp.bounding_box()["width"] > 100
@@ -111,7 +103,7 @@ def test_renders_offline_slider_and_modes_change_the_map(saved, offline_page, ar
 def test_clip_prompts_are_read_only_offline(saved, offline_page, artifacts: Path):
     page = offline_page
     page.goto(saved["clip"].as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     inputs = page.locator("input.pw-ll-prompt-input")
     assert inputs.count() == 3
     assert [inputs.nth(i).input_value() for i in range(3)] == ["a cat", "a dog", HOSTILE]
@@ -125,7 +117,7 @@ def test_clip_prompts_are_read_only_offline(saved, offline_page, artifacts: Path
 def test_png_export_and_dark_theme(saved, new_page, artifacts: Path):
     page = new_page(color_scheme="dark")
     page.goto(saved["timm"].as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     assert page.eval_on_selector(".pw-root", "r => r.classList.contains('pw-dark')")
     img, box = export_png(page, artifacts / "logit_lens_export.png")
     mp = page.locator("canvas.pw-ll-map").bounding_box()

@@ -15,10 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyter, pytest.mark.slow]
 CELLS = [
     "import prisma_widgets as pw\n"
     "from prisma_widgets import zoo\n"
-    "from prisma_widgets.widgets.patching_heatmap import PatchingHeatmap\n"
     "model = pw.load('mouse-vit')\n"
     "images, classes = zoo.shapes(2, seed=1)\n"
-    "w = PatchingHeatmap(model, images[0], images[1], layers=[0, 3], title='patching in lab')\n"
+    "w = pw.PatchingHeatmap(model, images[0], images[1], layers=[0, 3], title='patching in lab')\n"
     "first = w.result\n"
     "w",
 ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import canvas_digest, export_png
+from .conftest import canvas_digest, export_png, wait_painted
 
 pytestmark = pytest.mark.browser
 
@@ -28,14 +28,6 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return w.save_html(tmp_path_factory.mktemp("patching") / "patching.html")
 
 
-def _wait_painted(page, min_paints: int = 1):
-    page.wait_for_function(
-        "() => { const r = document.querySelector('.pw-root');"
-        f" return r && Number(r.dataset.paints || 0) >= {min_paints}; }}",
-        timeout=15_000,
-    )
-
-
 def _cell_point(page, row: int, col: int) -> tuple[float, float]:
     heat = page.locator("canvas.pw-ph-heat")
     x0, y0, cw, ch, gap, n_prefix, _, _ = json.loads(heat.get_attribute("data-layout"))
@@ -47,7 +39,7 @@ def _cell_point(page, row: int, col: int) -> tuple[float, float]:
 def test_renders_offline_and_a_cell_click_fills_the_panel(saved, offline_page, artifacts: Path):
     page = offline_page
     page.goto(saved.as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     root = page.locator(".pw-root")
     assert json.loads(root.get_attribute("data-selected")) == {"layer": 0, "position": 0}
     # prefix tokens are apart: the CLS column, a gap, then 64 patch columns; one map per layer
@@ -107,7 +99,7 @@ def test_renders_offline_and_a_cell_click_fills_the_panel(saved, offline_page, a
 def test_png_export(saved, new_page, artifacts: Path):
     page = new_page(color_scheme="dark")
     page.goto(saved.as_uri())
-    _wait_painted(page)
+    wait_painted(page)
     assert page.eval_on_selector(".pw-root", "r => r.classList.contains('pw-dark')")
     img, box = export_png(page, artifacts / "patching_heatmap_export.png")
     hb = page.locator("canvas.pw-ph-heat").bounding_box()

@@ -1,0 +1,369 @@
+// FeatureGallery: an SAE's features over a set of images, as cards and a detail view.
+//
+// Python computes every statistic; this file sorts and filters the feature index, reports the page on
+// screen (`visible`) so Python sends those cards, reports clicks through `feature` and `patch_query`,
+// and draws. User text (class names, prompts, image labels, the title) goes in via textContent or as
+// canvas text.
+import "./shared/theme.css";
+import "./feature_gallery/style.css";
+
+import { sizeCanvas } from "./shared/canvas";
+import { decode, type EncodedArray } from "./shared/codec";
+import { drawColorbar } from "./shared/colorbar";
+import { COLORMAPS, COLORMAP_NAMES } from "./shared/colormap";
+import { button, el, select, setText } from "./shared/dom";
+import { patchTokenAt } from "./shared/patches";
+import { formatValue, makeScale } from "./shared/scale";
+import { type Model, WidgetView, renderWith } from "./shared/view";
+import {
+  type GalleryIndex,
+  type Shot,
+  type SortBy,
+  SORTS,
+  cardShots,
+  className,
+  densityBin,
+  formatFrequency,
+  listOrder,
+  pageCount,
+  pageOf,
+  patchFeatures,
+  readDetail,
+  readIndex,
+  topClasses,
+} from "./feature_gallery/data";
+import { ImagePool, type Layout, type Placed, drawHistogram, drawShots } from "./feature_gallery/draw";
+
+export type { Model };
+
+const INDEX_KEYS = ["feature_ids", "frequency", "mean_activation", "max_activation", "top_class", "class_names", "d_sae", "grid", "n_prefix_tokens", "density_counts", "density_edges"];
+const CONTENT_KEYS = ["card_features", "card_images", "card_maps", "detail_features", "detail_images", "quantile_images", "effect_classes", "images", "image_ids", "image_labels"];
+const LIST_KEYS = ["sort_by", "descending", "query", "hide_dead", "page", "page_size"];
+const DRAW_KEYS = ["feature", "normalization", "colormap", "opacity", "thumb_size", "patch_result", "status"];
+
+export class FeatureGalleryView extends WidgetView {
+  private readonly titleEl: HTMLDivElement;
+  private readonly errorEl: HTMLPreElement;
+  private readonly search: HTMLInputElement;
+  private readonly sort: ReturnType<typeof select>;
+  private readonly order: HTMLButtonElement;
+  private readonly dead: HTMLInputElement;
+  private readonly norm: ReturnType<typeof select>;
+  private readonly cmap: ReturnType<typeof select>;
+  private readonly pageLabel: HTMLSpanElement;
+  private readonly prev: HTMLButtonElement;
+  private readonly next: HTMLButtonElement;
+  private readonly cardsEl: HTMLDivElement;
+  private readonly detailTitle: HTMLDivElement;
+  private readonly detailStats: HTMLDivElement;
+  private readonly detailTop: HTMLCanvasElement;
+  private readonly quantilesEl: HTMLDivElement;
+  private readonly histogram: HTMLCanvasElement;
+  private readonly effectsEl: HTMLDivElement;
+  private readonly colorbar: HTMLCanvasElement;
+  private readonly patchTitle: HTMLDivElement;
+  private readonly patchList: HTMLDivElement;
+  private readonly statusEl: HTMLDivElement;
+  private readonly detailEl: HTMLDivElement;
+
+  private index: GalleryIndex | null = null;
+  private pool: ImagePool = new ImagePool(null);
+  private order_: number[] = [];
+  private placed = new Map<HTMLCanvasElement, Placed[]>();
+  private patchSel: { image: number; token: number; pool: number } | null = null;
+  private paints = 0;
+
+  constructor(model: Model, host: HTMLElement) {
+    super(model, host, "pw-feature-gallery");
+    this.titleEl = el("div", { cls: "pw-title pw-export-text" });
+    this.errorEl = el("pre", { cls: "pw-error" });
+    this.search = el("input", { cls: "pw-input pw-fg-search", attrs: { type: "search", placeholder: "feature # or class", "aria-label": "search features by index or class" } });
+    this.sort = select("sort by", SORTS, "frequency", (v) => this.setTraits({ sort_by: v, page: 0 }));
+    this.order = button("↓", "descending / ascending", () => this.setTraits({ descending: !this.get<boolean>("descending"), page: 0 }), "pw-fg-order");
+    this.dead = el("input", { attrs: { type: "checkbox" } });
+    const deadField = el("label", { cls: "pw-field" }, [this.dead, el("span", { cls: "pw-field-label", text: "hide dead" })]);
+    this.norm = select("colour range", [{ value: "feature", label: "feature max" }, { value: "image", label: "each image" }], "feature", (v) => this.setTraits({ normalization: v }));
+    this.cmap = select("colours", COLORMAP_NAMES.map((n) => ({ value: n, label: COLORMAPS[n].label })), "viridis", (v) => this.setTraits({ colormap: v }));
+    const png = button("PNG", "save the current view as a PNG image", () => void this.exportPng(), "pw-fg-png");
+    this.prev = button("◀", "previous page", () => this.setTraits({ page: Math.max(0, this.get<number>("page") - 1) }), "pw-fg-prev");
+    this.next = button("▶", "next page", () => this.setTraits({ page: this.get<number>("page") + 1 }), "pw-fg-next");
+    this.pageLabel = el("span", { cls: "pw-fg-page pw-export-text" });
+    const toolbar = el("div", { cls: "pw-toolbar" }, [this.search, this.sort.root, this.order, deadField, this.norm.root, this.cmap.root, png]);
+    const pager = el("div", { cls: "pw-fg-pager" }, [this.prev, this.pageLabel, this.next]);
+    this.cardsEl = el("div", { cls: "pw-fg-cards", attrs: { role: "list", "aria-label": "features" } });
+    this.detailTitle = el("div", { cls: "pw-fg-detail-title pw-export-text" });
+    this.detailStats = el("div", { cls: "pw-fg-detail-stats pw-export-text" });
+    this.detailTop = el("canvas", { cls: "pw-canvas pw-fg-top", attrs: { role: "img", "aria-label": "top images: click a patch for its active features" } });
+    this.quantilesEl = el("div", { cls: "pw-fg-quantiles" });
+    this.histogram = el("canvas", { cls: "pw-fg-histogram", attrs: { role: "img", "aria-label": "feature density histogram" } });
+    this.effectsEl = el("div", { cls: "pw-fg-effects" });
+    this.colorbar = el("canvas", { cls: "pw-fg-colorbar" });
+    this.patchTitle = el("div", { cls: "pw-fg-section-title pw-export-text" });
+    this.patchList = el("div", { cls: "pw-fg-patch-list" });
+    this.statusEl = el("div", { cls: "pw-status" });
+    const section = (text: string) => el("div", { cls: "pw-fg-section-title", text });
+    this.detailEl = el("div", { cls: "pw-fg-detail" }, [
+      this.detailTitle, this.detailStats, section("top images"), this.detailTop, this.colorbar,
+      section("quantile groups (random sample of the images where it fires)"), this.quantilesEl,
+      section("feature density"), this.histogram, section("class effects"), this.effectsEl,
+      this.patchTitle, this.patchList,
+    ]);
+    const body = el("div", { cls: "pw-fg-body" }, [el("div", { cls: "pw-fg-list" }, [pager, this.cardsEl]), this.detailEl]);
+    this.root.append(this.titleEl, toolbar, this.errorEl, body, this.statusEl);
+
+    this.search.addEventListener("input", () => this.setTraits({ query: this.search.value, page: 0 }));
+    this.dead.addEventListener("change", () => this.setTraits({ hide_dead: this.dead.checked, page: 0 }));
+    this.bindShotClicks(this.detailTop);
+    this.bindTraits({ data: INDEX_KEYS, look: [...CONTENT_KEYS, ...LIST_KEYS, "theme", "title"], draw: DRAW_KEYS });
+    this.requestRebuild();
+  }
+
+  protected dropData(): void {
+    this.index = null;
+  }
+
+  private layout(): Layout {
+    const [rows, cols] = ((this.get<number[]>("grid") ?? [1, 1]) as number[]).map(Number);
+    return { rows, cols, nPrefix: Number(this.get<number>("n_prefix_tokens") ?? 0) };
+  }
+
+  private featureMax(f: number): number {
+    const ix = this.index;
+    const i = ix?.pos.get(f);
+    return ix && i !== undefined ? ix.max[i] : 0;
+  }
+
+  // ------------------------------------------------------------------ build
+  protected rebuild(): void {
+    try {
+      this.errorEl.textContent = "";
+      this.applyTheme();
+      if (!this.index) this.index = readIndex(this.model);
+      const title = this.get<string>("title") ?? "";
+      setText(this.titleEl, title);
+      this.titleEl.style.display = title ? "" : "none";
+      const px = decode(this.get("images") as EncodedArray);
+      this.pool = new ImagePool(px ? { data: px.data as Uint8Array, shape: px.shape } : null);
+      this.syncControls();
+      this.order_ = listOrder(this.index, {
+        sortBy: (this.get<string>("sort_by") ?? "frequency") as SortBy,
+        descending: this.get<boolean>("descending") !== false,
+        query: this.get<string>("query") ?? "",
+        hideDead: !!this.get<boolean>("hide_dead"),
+      });
+      const size = Number(this.get<number>("page_size") ?? 12);
+      const { ids, page } = pageOf(this.order_, Number(this.get<number>("page") ?? 0), size);
+      setText(this.pageLabel, `page ${page + 1} / ${pageCount(this.order_.length, size)} · ${this.order_.length} of ${this.index.ids.length} features`);
+      this.prev.disabled = page <= 0;
+      this.next.disabled = page >= pageCount(this.order_.length, size) - 1;
+      const visible = (this.get<number[]>("visible") ?? []).map(Number);
+      if (page !== this.get<number>("page") || JSON.stringify(ids) !== JSON.stringify(visible)) {
+        this.setTraits({ page, visible: ids });
+      }
+      this.cardsEl.replaceChildren(...ids.map((f) => this.card(f)));
+      this.root.dataset.cards = String(ids.length);
+      this.draw();
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      this.errorEl.textContent = `FeatureGallery: ${msg}`;
+      console.error(err);
+    }
+  }
+
+  protected syncControls(): void {
+    if (document.activeElement !== this.search) this.search.value = this.get<string>("query") ?? "";
+    this.sort.set(this.get<string>("sort_by") ?? "frequency");
+    const desc = this.get<boolean>("descending") !== false;
+    this.order.textContent = desc ? "↓" : "↑";
+    this.order.setAttribute("aria-label", desc ? "descending" : "ascending");
+    this.dead.checked = !!this.get<boolean>("hide_dead");
+    this.norm.set(this.get<string>("normalization") ?? "feature");
+    this.cmap.set(this.get<string>("colormap") ?? "viridis");
+  }
+
+  private statsLine(f: number): string {
+    const ix = this.index!;
+    const i = ix.pos.get(f);
+    if (i === undefined) return "";
+    const classes = topClasses(ix, i).map((c) => className(ix, c));
+    const cls = classes.length ? ` · ↑ ${classes[0]}` : "";
+    return `${formatFrequency(ix.frequency[i])} · mean ${formatValue(ix.mean[i])}${cls}`;
+  }
+
+  private card(f: number): HTMLElement {
+    const canvas = el("canvas", { cls: "pw-canvas pw-fg-card-images" });
+    const head = el("div", { cls: "pw-fg-card-head" }, [
+      el("span", { cls: "pw-fg-card-id", text: `#${f}` }),
+      el("span", { cls: "pw-fg-card-stats", text: this.statsLine(f) }),
+    ]);
+    const card = el("div", { cls: "pw-fg-card", attrs: { role: "listitem", tabindex: "0", "data-feature": String(f) } }, [head, canvas]);
+    card.addEventListener("click", (ev) => {
+      if (ev.target === canvas && this.shotAt(canvas, ev)) return; // a patch click also selects (below)
+      this.setTraits({ feature: f });
+    });
+    card.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        this.setTraits({ feature: f });
+      }
+    });
+    this.bindShotClicks(canvas, f);
+    return card;
+  }
+
+  private shotAt(canvas: HTMLCanvasElement, ev: MouseEvent): { shot: Shot; token: number } | null {
+    const r = canvas.getBoundingClientRect();
+    const x = ev.clientX - r.left;
+    const y = ev.clientY - r.top;
+    const lay = this.layout();
+    for (const p of this.placed.get(canvas) ?? []) {
+      const t = patchTokenAt(p.rect, x, y, lay.rows, lay.cols, lay.nPrefix);
+      if (t >= 0) return { shot: p.shot, token: t };
+    }
+    return null;
+  }
+
+  private bindShotClicks(canvas: HTMLCanvasElement, feature?: number): void {
+    canvas.addEventListener("click", (ev) => {
+      const hit = this.shotAt(canvas, ev);
+      if (!hit) return;
+      const ids = (this.get<number[]>("image_ids") ?? []).map(Number);
+      this.patchSel = { image: ids[hit.shot.image], token: hit.token, pool: hit.shot.image };
+      if (feature !== undefined && feature !== this.get<number>("feature")) this.setTraits({ feature });
+      if (!patchFeatures(this.model, this.patchSel.image, hit.token) && this.get<boolean>("live")) {
+        this.setTraits({ patch_query: [this.patchSel.image, hit.token] });
+      }
+      this.requestDraw();
+    });
+  }
+
+  // ------------------------------------------------------------------ draw
+  private caption(s: Shot): string {
+    const labels = (this.get<string[]>("image_labels") ?? []) as string[];
+    const label = labels[s.image] ? `${labels[s.image]} · ` : "";
+    return `${label}${formatValue(s.value)}`;
+  }
+
+  protected draw(): void {
+    if (!this.index) return;
+    try {
+      const f = Number(this.get<number>("feature") ?? -1);
+      const lay = this.layout();
+      const style = (feat: number) => ({
+        colormap: this.get<string>("colormap") ?? "viridis",
+        opacity: Math.min(1, Math.max(0, Number(this.get<number>("opacity") ?? 0.7))),
+        normalization: this.get<string>("normalization") ?? "feature",
+        featureMax: this.featureMax(feat),
+        theme: this.theme,
+        caption: (s: Shot) => this.caption(s),
+        selected: this.patchSel ? { image: this.patchSel.pool, token: this.patchSel.token } : null,
+      });
+      const thumb = Math.max(32, Number(this.get<number>("thumb_size") ?? 72));
+      this.placed.clear();
+      this.cardsEl.querySelectorAll<HTMLElement>(".pw-fg-card").forEach((card) => {
+        const id = Number(card.dataset.feature);
+        card.setAttribute("aria-selected", String(id === f));
+        const canvas = card.querySelector("canvas") as HTMLCanvasElement;
+        const shots = cardShots(this.model, id);
+        card.classList.toggle("pw-fg-loading", shots === null);
+        this.placed.set(canvas, drawShots(canvas, shots ?? [], this.pool, lay, thumb, 4, style(id)));
+      });
+      this.drawDetail(f, lay, thumb, style(f));
+      this.drawPatch();
+      const status = this.get<string>("status") ?? "";
+      setText(this.statusEl, status);
+      this.root.dataset.feature = String(f);
+      this.root.dataset.page = String(this.get<number>("page") ?? 0);
+      this.root.dataset.paints = String(++this.paints);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      this.errorEl.textContent = `FeatureGallery: ${msg}`;
+      console.error(err);
+    }
+  }
+
+  private drawDetail(f: number, lay: Layout, thumb: number, style: Parameters<typeof drawShots>[6]): void {
+    const ix = this.index!;
+    this.detailEl.style.display = f >= 0 ? "" : "none";
+    if (f < 0) return;
+    const detail = readDetail(this.model, f);
+    setText(this.detailTitle, `feature #${f}`);
+    const i = ix.pos.get(f);
+    const saved = i !== undefined;
+    setText(this.detailStats, !saved ? "this feature is not in this page" : detail ? `${this.statsLine(f)} · max ${formatValue(ix.max[i])}` : "loading…");
+    this.placed.set(this.detailTop, drawShots(this.detailTop, detail?.top ?? [], this.pool, lay, thumb * 1.3, 4, style));
+    const groups = (detail?.quantiles ?? []).map((g, gi) => {
+      const c = el("canvas", { cls: "pw-canvas pw-fg-quantile" });
+      this.bindShotClicks(c);
+      this.placed.set(c, drawShots(c, g.shots, this.pool, lay, thumb * 0.8, 4, style));
+      return el("div", { cls: "pw-fg-quantile-group" }, [
+        el("div", { cls: "pw-fg-quantile-label pw-export-text", text: `group ${gi + 1}: ${formatValue(g.low)} – ${formatValue(g.high)}` }),
+        c,
+      ]);
+    });
+    this.quantilesEl.replaceChildren(...groups);
+    // colour bar of the top images' maps
+    const w = 260;
+    const { ctx } = sizeCanvas(this.colorbar, w, 44);
+    ctx.fillStyle = this.theme.bg;
+    ctx.fillRect(0, 0, w, 44);
+    const top = style.normalization === "feature" ? Math.max(style.featureMax, 1e-9) : 1;
+    drawColorbar(ctx, {
+      x: 4, y: 4, width: w - 8, height: 10, colormap: style.colormap, scale: makeScale("linear", [0, top]), theme: this.theme,
+      label: style.normalization === "feature" ? "activation (0 to the feature's max)" : "activation / each image's max",
+    });
+    // density histogram: every feature, this one marked
+    const edges = (this.get<number[]>("density_edges") ?? []).map(Number);
+    const counts = (this.get<number[]>("density_counts") ?? []).map(Number);
+    drawHistogram(this.histogram, counts, edges, saved ? densityBin(edges, ix.frequency[i]) : -1, this.theme);
+    // class effects
+    const rows = (title: string, list: { cls: number; value: number }[]) =>
+      el("div", { cls: "pw-fg-effect-col" }, [
+        el("div", { cls: "pw-fg-effect-title", text: title }),
+        ...list.map((e) => el("div", { cls: "pw-fg-effect" }, [el("span", { cls: "pw-fg-effect-name", text: className(ix, e.cls) }), el("span", { cls: "pw-fg-effect-value", text: formatValue(e.value) })])),
+      ]);
+    const note = this.get<string>("readout_note") ?? "";
+    const effects = detail && (detail.topEffects.length || detail.bottomEffects.length)
+      ? [rows("top", detail.topEffects), rows("bottom", detail.bottomEffects)]
+      : [el("div", { cls: "pw-fg-note", text: note || "no class effects" })];
+    this.effectsEl.replaceChildren(...effects);
+    this.effectsEl.title = note;
+  }
+
+  private drawPatch(): void {
+    const sel = this.patchSel;
+    if (!sel) {
+      setText(this.patchTitle, "click a patch of any image: the features active there");
+      this.patchList.replaceChildren();
+      return;
+    }
+    const labels = (this.get<string[]>("image_labels") ?? []) as string[];
+    const name = labels[sel.pool] ? ` (${labels[sel.pool]})` : "";
+    const lay = this.layout();
+    const p = sel.token - lay.nPrefix;
+    const where = p >= 0 ? `r${Math.floor(p / lay.cols)}c${p % lay.cols}` : `prefix token ${sel.token}`;
+    setText(this.patchTitle, `image ${sel.image}${name}, patch ${where}: active features`);
+    const found = patchFeatures(this.model, sel.image, sel.token);
+    if (!found) {
+      const live = !!this.get<boolean>("live");
+      this.patchList.replaceChildren(el("div", { cls: "pw-fg-note", text: live ? "asking the kernel…" : "not available: this page holds no look-up for this image" }));
+      return;
+    }
+    const ix = this.index!;
+    const items = found.features.map((f, k) => {
+      const known = ix.pos.has(f);
+      const b = button(`#${f} ${formatValue(found.values[k])}`, known ? `open feature #${f}` : `feature #${f} is not in this page`, () => this.setTraits({ feature: f }), "pw-fg-patch-feature");
+      b.disabled = !known;
+      return b;
+    });
+    this.patchList.replaceChildren(...(items.length ? items : [el("div", { cls: "pw-fg-note", text: "no feature fires here" })]));
+  }
+
+  protected pngName(): string {
+    return `feature_gallery_${this.get<number>("feature")}.png`;
+  }
+}
+
+export const render = renderWith(FeatureGalleryView);
+
+export default { render };

@@ -1,0 +1,443 @@
+"""Feature statistics of a sparse autoencoder over a set of images, in one batched pass.
+
+``pw.feature_stats(model, sae, images, hook)`` runs the images through the model (stopping after the
+hooked block), encodes the hook's activations with the SAE and keeps, per feature:
+
+* ``frequency``: the fraction of token rows where it fires (activation > 0);
+* ``mean_activation``: its mean activation over the rows where it fires; ``max_activation``;
+* the top-activating images (each image counted once, ranked by its largest activation over its tokens),
+  the token where that maximum sits (the (image, patch) pair), and the feature's activation on every
+  token of those images (``top_maps``, the patch activation maps);
+* ``sample_*``: a uniform random sample (priority sampling, seeded) of the images where it fires, with
+  their maxima and maps; sorted by activation and cut into equal groups they are the quantile samples;
+* ``class_effects`` ``[d_sae, classes]``: the direct effect of one unit of the feature (its decoder row)
+  on the class logits through the readout, with the final norm linearised: its scale frozen at the mean
+  over the hooked token rows and its centring applied (direct logit attribution). For a hook on the
+  residual stream of the last block with token pooling this is the exact first-order effect up to the
+  norm's radial term. For CLIP the same linearised path leads through ``ln_post`` and ``proj`` to the
+  cosine with each prompt's text embedding (times ``logit_scale``), the image-embedding norm frozen
+  at its mean over the hooked rows.
+
+Memory is ``O(d_sae x (top_k + n_samples) x tokens)``, independent of the number of images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .store import _capture, _hook_layer_stop, _Source, _token_rows
+
+FORMAT = "prisma_widgets.feature_stats"
+_RESID_SUFFIXES = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out")
+_NO_IMAGE = -1
+
+
+@dataclass
+class FeatureStats:
+    """What :func:`feature_stats` measured; arrays are numpy, one row per SAE feature.
+
+    ``top_images[f, j]`` is an image index (``-1``: fewer than ``top_k`` images made the feature fire),
+    ``top_tokens[f, j]`` the token of its maximum (a row index within the token mode: with
+    ``tokens="patches"`` token ``p`` is patch ``p``, else prefix tokens come first), ``top_values[f, j]``
+    that maximum and ``top_maps[f, j, t]`` the activation at every token. ``sample_*`` hold the random
+    sample the same way; :meth:`quantile_groups` sorts it into groups.
+    """
+
+    hook: str
+    model: str | None
+    tokens: str
+    n_images: int
+    grid: tuple[int, int]
+    n_prefix_tokens: int  # prefix tokens among the rows of one image (0 for tokens="patches")
+    frequency: np.ndarray  # [F] float32
+    mean_activation: np.ndarray  # [F] float32, over the rows where the feature fires
+    max_activation: np.ndarray  # [F] float32
+    top_images: np.ndarray  # [F, K] int64
+    top_tokens: np.ndarray  # [F, K] int64
+    top_values: np.ndarray  # [F, K] float32
+    top_maps: np.ndarray  # [F, K, T] float16
+    sample_images: np.ndarray  # [F, S] int64
+    sample_values: np.ndarray  # [F, S] float32
+    sample_maps: np.ndarray  # [F, S, T] float16
+    class_effects: np.ndarray | None = None  # [F, C] float32
+    class_names: list[str] | None = None
+    readout_note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def d_sae(self) -> int:
+        return int(self.frequency.shape[0])
+
+    @property
+    def tokens_per_image(self) -> int:
+        return int(self.top_maps.shape[-1])
+
+    def top_pairs(self, feature: int) -> list[tuple[int, int, float]]:
+        """``(image, token, activation)`` of the feature's top images, strongest first."""
+        keep = self.top_images[feature] >= 0
+        return [
+            (int(i), int(t), float(v))
+            for i, t, v in zip(self.top_images[feature][keep], self.top_tokens[feature][keep], self.top_values[feature][keep])
+        ]
+
+    def quantile_groups(self, feature: int, n_groups: int = 4) -> list[dict[str, Any]]:
+        """The sampled images where ``feature`` fires, weakest to strongest, in ``n_groups`` equal groups.
+
+        Each group: ``{"images": [...], "values": [...], "maps": [n, T], "low": v, "high": v}``.
+        """
+        keep = np.flatnonzero(self.sample_images[feature] >= 0)
+        order = keep[np.argsort(self.sample_values[feature][keep], kind="stable")]
+        groups = []
+        for part in np.array_split(order, max(1, min(int(n_groups), len(order)))) if len(order) else []:
+            vals = self.sample_values[feature][part]
+            groups.append({
+                "images": self.sample_images[feature][part].tolist(),
+                "values": vals.tolist(),
+                "maps": self.sample_maps[feature][part].astype(np.float32),
+                "low": float(vals.min()),
+                "high": float(vals.max()),
+            })
+        return groups
+
+    def class_effect_extremes(self, feature: int, k: int = 5) -> tuple[list[int], list[float], list[int], list[float]]:
+        """``(top classes, their effects, bottom classes, their effects)``; empty without class effects."""
+        if self.class_effects is None:
+            return [], [], [], []
+        e = self.class_effects[feature]
+        k = min(int(k), e.shape[0])
+        top = np.argsort(-e, kind="stable")[:k]
+        bottom = np.argsort(e, kind="stable")[:k]
+        return top.tolist(), e[top].tolist(), bottom.tolist(), e[bottom].tolist()
+
+    # ----- files -----
+    _ARRAYS = ("frequency", "mean_activation", "max_activation", "top_images", "top_tokens", "top_values",
+               "top_maps", "sample_images", "sample_values", "sample_maps", "class_effects")
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write ``stats.safetensors`` + ``stats.json`` into the folder ``path``; returns the folder."""
+        from safetensors.numpy import save_file
+
+        from .io import atomic_write_text
+
+        folder = os.fspath(path)
+        os.makedirs(folder, exist_ok=True)
+        arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS if getattr(self, k) is not None}
+        save_file(arrays, os.path.join(folder, "stats.safetensors"))
+        meta = {
+            "format": FORMAT, "version": 1, "hook": self.hook, "model": self.model, "tokens": self.tokens,
+            "n_images": self.n_images, "grid": list(self.grid), "n_prefix_tokens": self.n_prefix_tokens,
+            "class_names": self.class_names, "readout_note": self.readout_note, "extra": self.extra,
+        }
+        atomic_write_text(os.path.join(folder, "stats.json"), json.dumps(meta))
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FeatureStats:
+        """Read a folder written by :meth:`save`."""
+        from safetensors.numpy import load_file
+
+        folder = os.fspath(path)
+        with open(os.path.join(folder, "stats.json")) as fh:
+            meta = json.load(fh)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{folder} does not hold feature statistics (no {FORMAT!r} stats.json)")
+        arrays = load_file(os.path.join(folder, "stats.safetensors"))
+        return cls(
+            hook=meta["hook"], model=meta["model"], tokens=meta["tokens"], n_images=int(meta["n_images"]),
+            grid=tuple(meta["grid"]), n_prefix_tokens=int(meta["n_prefix_tokens"]),
+            class_names=meta.get("class_names"), readout_note=meta.get("readout_note", ""),
+            extra=meta.get("extra") or {},
+            **{k: arrays.get(k) for k in cls._ARRAYS},
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# the readout, linearised
+# --------------------------------------------------------------------------------------------------
+def _norm_linear(norm: Any, d: torch.Tensor, scale: float) -> torch.Tensor:
+    """A LayerNorm / RMSNorm with its scale frozen: ``gamma * centre(d) / scale`` (identity passes ``d``)."""
+    if norm is None or isinstance(norm, torch.nn.Identity):
+        return d
+    w = getattr(norm, "weight", None)
+    centred = d - d.mean(-1, keepdim=True) if isinstance(norm, torch.nn.LayerNorm) else d
+    out = centred / scale
+    return out * w.to(out) if w is not None else out
+
+
+def _norm_scale(norm: Any, x: torch.Tensor) -> torch.Tensor:
+    """Per-row denominators of ``norm`` on rows ``x`` ``[n, d]`` (ones for an identity)."""
+    if norm is None or isinstance(norm, torch.nn.Identity):
+        return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+    eps = float(getattr(norm, "eps", None) or 1e-6)
+    if isinstance(norm, torch.nn.LayerNorm):
+        return (x.var(-1, unbiased=False) + eps).sqrt()
+    return (x.pow(2).mean(-1) + eps).sqrt()
+
+
+class _Readout:
+    """Linear map from a decoder direction at the hook to class logits, norm scales frozen at their means."""
+
+    def __init__(self, model: Any, hook: str, prompts: Sequence[str] | None) -> None:
+        from ..hooked.hook_points import split_name
+
+        self.model = model
+        self.note = ""
+        self.names: list[str] | None = None
+        self.to_resid: torch.Tensor | None = None  # [d_hook, d_model] for hooks off the residual stream
+        self.sums = torch.zeros(3, dtype=torch.float64)  # (rows, sum scale 1, sum scale 2)
+        layer, rest = split_name(hook)
+        cfg = model.cfg
+        self.ok = True
+        if any(hook.endswith(s) for s in _RESID_SUFFIXES):
+            pass
+        elif rest == "mlp.hook_post" and layer is not None:
+            blk = self._blocks()[layer]
+            fc2 = getattr(blk.mlp, "fc2", None)
+            fc2 = fc2 if fc2 is not None else getattr(blk.mlp, "c_proj", None)
+            self.to_resid = fc2.weight.detach().float().T if fc2 is not None else None
+            self.ok = fc2 is not None
+        else:
+            self.ok = False
+        if not self.ok:
+            self.note = f"no direct class effect for {hook}: it is not on the residual stream"
+            return
+        if cfg.family == "open_clip":
+            visual = model.adapter.tower
+            if not prompts:
+                labels = model.labels
+                if not labels:
+                    self.ok = False
+                    self.note = "CLIP: pass prompts=[...] to rank prompts by the feature's effect"
+                    return
+                prompts = [f"a photo of a {c}" for c in labels]
+            self.names = list(prompts)
+            with torch.no_grad():
+                self.text = model.encode_text(list(prompts), normalize=True).float()
+            self.norm1, self.norm2 = visual.ln_post, None
+            self.proj = visual.proj.detach().float() if visual.proj is not None else None
+            self.logit_scale = float(model.logit_scale)
+            self.note = ("effect on the logit of each prompt: ln_post (scale frozen), proj, cosine with the text "
+                         "embedding (image-embedding norm frozen) x logit_scale")
+        else:
+            m = model.model
+            if cfg.n_classes is None or getattr(m, "head", None) is None or isinstance(m.head, torch.nn.Identity):
+                self.ok = False
+                self.note = "this model has no classifier head: no class effects"
+                return
+            self.names = list(model.labels) if model.labels else [f"class {i}" for i in range(cfg.n_classes)]
+            self.norm1, self.norm2 = getattr(m, "norm", None), getattr(m, "fc_norm", None)
+            self.head = m.head.weight.detach().float()  # [C, d_model]
+            self.note = "direct effect on each class logit: final norm (scale frozen, centred), fc_norm, head (no bias)"
+
+    def _blocks(self) -> Any:
+        m = self.model
+        return m.adapter.tower.transformer.resblocks if m.cfg.family == "open_clip" else m.model.blocks
+
+    def observe(self, rows: torch.Tensor) -> None:
+        """Accumulate the norm scales on hooked rows ``[n, d_hook]`` (mapped to the residual stream)."""
+        if not self.ok:
+            return
+        x = rows.float()
+        if self.to_resid is not None:
+            x = x @ self.to_resid.to(x.device)
+        s1 = _norm_scale(self.norm1, x)
+        y = (x - x.mean(-1, keepdim=True) if isinstance(self.norm1, torch.nn.LayerNorm) else x) / s1[:, None]
+        if getattr(self.norm1, "weight", None) is not None:
+            y = y * self.norm1.weight.detach().float().to(y.device)
+        if getattr(self.norm1, "bias", None) is not None:
+            y = y + self.norm1.bias.detach().float().to(y.device)
+        if self.model.cfg.family == "open_clip":
+            z = y @ self.proj.to(y.device) if self.proj is not None else y
+            s2 = z.norm(dim=-1)
+        else:
+            s2 = _norm_scale(self.norm2, y)
+        self.sums += torch.tensor([x.shape[0], float(s1.double().sum()), float(s2.double().sum())], dtype=torch.float64)
+
+    def scales(self) -> tuple[float, float]:
+        n = max(float(self.sums[0]), 1.0)
+        return float(self.sums[1]) / n, float(self.sums[2]) / n
+
+    def effects(self, directions: torch.Tensor) -> np.ndarray | None:
+        """Class effects ``[F, C]`` of decoder rows ``[F, d_hook]``."""
+        if not self.ok or self.sums[0] == 0:
+            return None
+        s1, s2 = self.scales()
+        d = directions.detach().float().cpu()
+        if self.to_resid is not None:
+            d = d @ self.to_resid.cpu()
+        y = _norm_linear(self.norm1, d, s1)
+        if self.model.cfg.family == "open_clip":
+            z = y @ self.proj.cpu() if self.proj is not None else y
+            out = self.logit_scale * (z / s2) @ self.text.cpu().T
+        else:
+            out = _norm_linear(self.norm2, y, s2) @ self.head.cpu().T
+        return out.numpy().astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# the pass
+# --------------------------------------------------------------------------------------------------
+def _merge_top(
+    keys: torch.Tensor, vals: torch.Tensor, imgs: torch.Tensor, toks: torch.Tensor, maps: torch.Tensor,
+    new_keys: torch.Tensor, new_vals: torch.Tensor, new_imgs: torch.Tensor, new_toks: torch.Tensor,
+    new_maps: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """Keep, per feature, the ``K`` entries with the largest keys among the kept and the new ones.
+
+    Kept: ``[F, K]`` (+ maps ``[F, K, T]``); new: ``[F, B]`` (+ maps ``[F, B, T]``).
+    """
+    k = keys.shape[1]
+    all_keys = torch.cat([keys, new_keys], 1)
+    best = all_keys.topk(k, dim=1).indices  # [F, K]
+
+    def pick(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a, b], 1).gather(1, best)
+
+    all_maps = torch.cat([maps, new_maps], 1)
+    return (
+        all_keys.gather(1, best), pick(vals, new_vals), pick(imgs, new_imgs), pick(toks, new_toks),
+        all_maps.gather(1, best[..., None].expand(-1, -1, all_maps.shape[-1])),
+    )
+
+
+def _empty_top(n_features: int, k: int, n_tokens: int) -> tuple[torch.Tensor, ...]:
+    """Kept entries before any image: keys below every real key, no image."""
+    return (
+        torch.full((n_features, k), -2.0), torch.zeros(n_features, k),
+        torch.full((n_features, k), _NO_IMAGE, dtype=torch.long), torch.zeros(n_features, k, dtype=torch.long),
+        torch.zeros(n_features, k, n_tokens, dtype=torch.float16),
+    )
+
+
+@torch.no_grad()
+def feature_stats(
+    model: Any,
+    sae: Any,
+    images: Any,
+    hook: str | None = None,
+    *,
+    tokens: str = "patches",
+    top_k: int = 8,
+    n_samples: int = 16,
+    prompts: Sequence[str] | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = False,
+) -> FeatureStats:
+    """Statistics of every SAE feature over ``images``, in one batched pass (see the module docstring).
+
+    Args:
+        model: a :class:`prisma_widgets.HookedViT`.
+        sae: a :class:`prisma_widgets.SAE` trained on ``hook``'s activations.
+        images: a list of images, an array ``[n, H, W, 3]``, a folder, a torch / Hugging Face dataset.
+        hook: the hook the SAE reads (default: the one in the SAE's config).
+        tokens: ``"patches"`` (default), ``"all"`` (prefix tokens too) or ``"cls"``.
+        top_k: how many top images to keep per feature; ``n_samples``: how many random firing images.
+        prompts: CLIP only: the texts whose logits the features' effects are measured on (default:
+            ``"a photo of a {label}"`` for the model's labels, e.g. the bundled mouse-clip's shapes).
+        batch_size: images per forward pass; ``seed``: the sampling seed.
+
+    Example:
+        >>> import prisma_widgets as pw
+        >>> from prisma_widgets import zoo
+        >>> model = pw.load("mouse-vit")
+        >>> images, labels = zoo.shapes(16, seed=0)
+        >>> sae = pw.SAE(d_in=128, d_sae=64, k=4, hook="blocks.3.hook_resid_post")
+        >>> stats = pw.feature_stats(model, sae, images)
+        >>> stats.top_maps.shape          # [features, top_k, patches]
+        (64, 8, 64)
+        >>> stats.class_effects.shape     # [features, classes]
+        (64, 8)
+    """
+    hook = hook or getattr(sae.cfg, "hook", None)
+    if not hook:
+        raise ValueError("pass hook=...: the SAE's config does not name the hook it was trained on")
+    _hook_layer_stop(model, hook)  # an unknown hook fails here, with suggestions
+    cfg = model.cfg
+    source = images if isinstance(images, _Source) else _Source(images)
+    n = len(source)
+    device = sae.W_enc.device
+    F_ = sae.d_sae
+    K, S = int(top_k), int(n_samples)
+    readout = _Readout(model, hook, prompts)
+    gen = torch.Generator().manual_seed(int(seed))
+    count = torch.zeros(F_, dtype=torch.float64)
+    total = torch.zeros(F_, dtype=torch.float64)
+    peak = torch.zeros(F_)
+    rows_seen = 0
+    state_top: tuple[torch.Tensor, ...] | None = None
+    state_smp: tuple[torch.Tensor, ...] | None = None
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="feature stats", unit="img")
+    try:
+        for start in range(0, n, batch_size):
+            stop_i = min(n, start + batch_size)
+            pixels = source.pixels(model, start, stop_i)
+            x = _token_rows(model, _capture(model, pixels, hook), hook, tokens).float()  # [B, T, d]
+            B, T, _ = x.shape
+            readout.observe(x.reshape(B * T, -1))
+            f = sae.encode(x.to(device, sae.W_enc.dtype)).float().cpu()  # [B, T, F]
+            count += (f > 0).sum((0, 1)).double()
+            total += f.sum((0, 1)).double()
+            peak = torch.maximum(peak, f.amax((0, 1)))
+            rows_seen += B * T
+            img_max, img_tok = f.max(1)  # [B, F]
+            vals = img_max.T.contiguous()  # [F, B]
+            toks = img_tok.T.contiguous()
+            imgs = torch.arange(start, stop_i).expand(F_, B)
+            maps = f.permute(2, 0, 1).half()  # [F, B, T]
+            fires = vals > 0
+            # top images: key = value; the sample: a random key per firing (image, feature), the largest kept
+            top_keys = torch.where(fires, vals, torch.full_like(vals, -1.0))
+            smp_keys = torch.where(fires, torch.rand(vals.shape, generator=gen), torch.full_like(vals, -1.0))
+            if state_top is None:
+                state_top, state_smp = _empty_top(F_, K, T), _empty_top(F_, S, T)
+            state_top = _merge_top(*state_top, top_keys, vals, imgs, toks, maps)
+            state_smp = _merge_top(*state_smp, smp_keys, vals, imgs, toks, maps)
+            if bar is not None:
+                bar.update(B)
+    finally:
+        if bar is not None:
+            bar.close()
+    assert state_top is not None and state_smp is not None
+
+    def finish(state: tuple[torch.Tensor, ...]) -> tuple[np.ndarray, ...]:
+        keys, vals, imgs, toks, maps = state
+        valid = keys >= 0
+        imgs = torch.where(valid, imgs, torch.full_like(imgs, _NO_IMAGE))
+        vals = torch.where(valid, vals, torch.zeros_like(vals))
+        # strongest first, ties by image index; empty slots last
+        sort_key = torch.where(valid, -vals, torch.full_like(vals, float("inf")))
+        order = np.lexsort((imgs.numpy(), sort_key.numpy()), axis=-1)
+        o = torch.from_numpy(order)
+        maps = maps.gather(1, o[..., None].expand(-1, -1, maps.shape[-1]))
+        maps = torch.where(valid.gather(1, o)[..., None], maps, torch.zeros_like(maps))
+        return (imgs.gather(1, o).numpy(), toks.gather(1, o).numpy(), vals.gather(1, o).numpy().astype(np.float32),
+                maps.numpy())
+
+    top_images, top_tokens, top_values, top_maps = finish(state_top)
+    sample_images, _, sample_values, sample_maps = finish(state_smp)
+    top_tokens = np.where(top_images >= 0, top_tokens, 0)
+    freq = (count / max(rows_seen, 1)).float().numpy()
+    mean = torch.where(count > 0, total / count.clamp_min(1), torch.zeros_like(total)).float().numpy()
+    prefix = cfg.n_prefix_tokens if tokens == "all" else (1 if tokens == "cls" else 0)
+    grid = tuple(cfg.grid) if tokens != "cls" else (0, 0)
+    return FeatureStats(
+        hook=hook, model=getattr(model, "name", None) or cfg.model_name, tokens=tokens, n_images=n,
+        grid=(int(grid[0]), int(grid[1])), n_prefix_tokens=int(prefix),
+        frequency=freq, mean_activation=mean.astype(np.float32), max_activation=peak.numpy().astype(np.float32),
+        top_images=top_images, top_tokens=top_tokens, top_values=top_values, top_maps=top_maps,
+        sample_images=sample_images, sample_values=sample_values, sample_maps=sample_maps,
+        class_effects=readout.effects(sae.W_dec), class_names=readout.names, readout_note=readout.note,
+        extra={"rows": rows_seen, "d_sae": F_, "norm_scales": list(readout.scales()) if readout.ok else None},
+    )

@@ -1,0 +1,485 @@
+"""``FeatureGallery``: browse a sparse autoencoder's features over a set of images.
+
+A sortable, filterable list of feature cards (firing frequency, mean activation, top class; search by
+feature index or by class / prompt name). Each card shows the feature's top images with its patch
+activations over them. Click a card (or set ``feature`` from Python) for the detail view: top images,
+quantile groups of a random sample of the images where it fires, the log-density histogram of every
+feature with this one marked, and its top and bottom class effects. Click a patch of any image: the
+features active there, strongest first (a kernel round trip when live; precomputed for the images of
+a saved page).
+
+What travels (Python computes every number; the front end only draws and sorts):
+
+* the index, one entry per listed feature: ``frequency``, ``mean_activation``, ``max_activation``
+  (float32) and ``top_class`` (the 3 classes with the largest effect, int32);
+* only what is on screen: the cards of the page the view shows (the view reports its page in
+  ``visible``) and the detail of ``feature``. Patch maps are uint8 with one float32 scale per map
+  (error at most ``max(map) / 510``); images are uint8 thumbnails, each sent once per update;
+* ``save_html(path, features=[...])`` writes the index, cards and details of the chosen features only
+  (default: the page on screen and the selected feature), plus the active features of every patch
+  of every image it holds.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import traitlets
+
+from ._base import (
+    ArrayTrait,
+    PrismaWidget,
+    bundle_css,
+    bundle_esm,
+    check_choice,
+    decode_array,
+    encode_array,
+    quantize_rows,
+)
+from ._layout import as_uint8_image
+
+SORTS = ("frequency", "mean", "max", "index")
+NORMALIZATIONS = ("feature", "image")
+
+#: images per card (the detail view shows all ``top_k``)
+CARD_IMAGES = 4
+#: quantile groups in the detail view
+QUANTILE_GROUPS = 4
+#: classes at each end of the class-effect list
+N_EFFECTS = 5
+#: features listed for a clicked patch
+PATCH_FEATURES = 8
+#: largest thumbnail side sent to the view, in pixels
+THUMB_PIXELS = 96
+
+
+def density_histogram(frequency: np.ndarray, bins: int = 40) -> tuple[list[int], list[float]]:
+    """``(counts, edges)`` of ``log10(frequency)`` over the features that fire (edges in log10 units)."""
+    f = np.asarray(frequency, dtype=np.float64)
+    live = np.log10(f[f > 0])
+    if live.size == 0:
+        return [0], [-1.0, 0.0]
+    lo, hi = math.floor(live.min() * 4) / 4, max(math.ceil(live.max() * 4) / 4, math.floor(live.min() * 4) / 4 + 0.25)
+    counts, edges = np.histogram(live, bins=bins, range=(lo, hi))
+    return counts.astype(int).tolist(), edges.astype(float).tolist()
+
+
+def _thumbnail(image: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    from PIL import Image
+
+    s = max_side / max(h, w)
+    return np.asarray(Image.fromarray(image).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR))
+
+
+def _maps(maps: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
+    q, s = quantize_rows(np.asarray(maps, dtype=np.float32))
+    return encode_array(q), encode_array(s)
+
+
+class FeatureGallery(PrismaWidget):
+    """A sparse autoencoder's features over a set of images: cards, a detail view, patch look-up.
+
+    Args:
+        model: a :class:`prisma_widgets.HookedViT`.
+        sae: a :class:`prisma_widgets.SAE` over ``hook``'s activations.
+        images: the images (list, array ``[n, H, W, 3]``, folder, dataset), as for
+            :func:`prisma_widgets.feature_stats`.
+        hook: default the SAE's hook. ``tokens``, ``top_k``, ``n_samples``, ``prompts``, ``batch_size``:
+            passed to :func:`~prisma_widgets.sae.features.feature_stats`.
+        stats: a precomputed :class:`~prisma_widgets.sae.features.FeatureStats` (then nothing is
+            recomputed; see also :meth:`from_stats`).
+        image_labels: one text per image (its class, a file name), shown under the thumbnails.
+        **traits: initial values of the synced traits below.
+
+    Synced traits (both ways):
+        ``feature``: the feature in the detail view (``-1``: none). ``sort_by``: ``"frequency"``,
+        ``"mean"``, ``"max"`` or ``"index"``; ``descending``; ``query`` (a feature index, or text matched
+        against the names of each feature's top classes); ``hide_dead``; ``page``, ``page_size``;
+        ``normalization``: colour range per ``"feature"`` (its largest activation) or per ``"image"``.
+
+    Example:
+        >>> import prisma_widgets as pw
+        >>> from prisma_widgets import zoo
+        >>> model = pw.load("mouse-vit")
+        >>> images, labels = zoo.shapes(24, seed=0)
+        >>> sae = pw.SAE(d_in=128, d_sae=32, k=4, hook="blocks.3.hook_resid_post")
+        >>> gallery = pw.FeatureGallery(model, sae, images, feature=3)
+        >>> gallery.detail_features, len(gallery.card_features)
+        ([3], 12)
+    """
+
+    _widget_name = "feature_gallery"
+    _esm = bundle_esm("feature_gallery")
+    _css = bundle_css("feature_gallery")
+
+    # the index: one entry per listed feature
+    feature_ids = ArrayTrait()  # int32 [n]
+    frequency = ArrayTrait()  # float32 [n]
+    mean_activation = ArrayTrait()  # float32 [n]
+    max_activation = ArrayTrait()  # float32 [n]
+    top_class = ArrayTrait()  # int32 [n, 3] (-1: none)
+    class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    density_counts = traitlets.List(traitlets.Int()).tag(sync=True)
+    density_edges = traitlets.List(traitlets.Float()).tag(sync=True)
+    d_sae = traitlets.Int(0).tag(sync=True)
+    n_images = traitlets.Int(0).tag(sync=True)
+    hook = traitlets.Unicode("").tag(sync=True)
+    readout_note = traitlets.Unicode("").tag(sync=True)
+    grid = traitlets.List(traitlets.Int(), default_value=[1, 1]).tag(sync=True)
+    n_prefix_tokens = traitlets.Int(0).tag(sync=True)
+    # the cards on screen
+    card_features = traitlets.List(traitlets.Int()).tag(sync=True)
+    card_images = ArrayTrait()  # int32 [n, CARD_IMAGES]: positions in `images` (-1: none)
+    card_values = ArrayTrait()  # float32 [n, CARD_IMAGES]
+    card_maps = ArrayTrait()  # uint8 [n, CARD_IMAGES, T]
+    card_map_scale = ArrayTrait()  # float32 [n, CARD_IMAGES]
+    # the detail of `feature` (of every saved feature in a saved page)
+    detail_features = traitlets.List(traitlets.Int()).tag(sync=True)
+    detail_images = ArrayTrait()  # int32 [n, K]
+    detail_values = ArrayTrait()  # float32 [n, K]
+    detail_maps = ArrayTrait()  # uint8 [n, K, T]
+    detail_map_scale = ArrayTrait()  # float32 [n, K]
+    quantile_images = ArrayTrait()  # int32 [n, Q, S]
+    quantile_values = ArrayTrait()  # float32 [n, Q, S]
+    quantile_maps = ArrayTrait()  # uint8 [n, Q, S, T]
+    quantile_map_scale = ArrayTrait()  # float32 [n, Q, S]
+    effect_classes = ArrayTrait()  # int32 [n, 2, E]: row 0 top, row 1 bottom
+    effect_values = ArrayTrait()  # float32 [n, 2, E]
+    # the images those refer to
+    images = ArrayTrait()  # uint8 [M, h, w, 3]
+    image_ids = traitlets.List(traitlets.Int()).tag(sync=True)
+    image_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    # patch look-up
+    live = traitlets.Bool(False).tag(sync=True)
+    patch_query = traitlets.List(traitlets.Int()).tag(sync=True)  # [image id, token] from the view
+    patch_result = traitlets.Dict().tag(sync=True)  # {"image", "token", "features", "values"}
+    patch_table_images = traitlets.List(traitlets.Int()).tag(sync=True)
+    patch_table_features = ArrayTrait()  # int32 [m, T, P] (-1: none)
+    patch_table_values = ArrayTrait()  # float32 [m, T, P]
+    # selection and list state, both ways
+    feature = traitlets.Int(-1).tag(sync=True)
+    visible = traitlets.List(traitlets.Int()).tag(sync=True)
+    sort_by = traitlets.Unicode("frequency").tag(sync=True)
+    descending = traitlets.Bool(True).tag(sync=True)
+    query = traitlets.Unicode("").tag(sync=True)
+    hide_dead = traitlets.Bool(True).tag(sync=True)
+    page = traitlets.Int(0).tag(sync=True)
+    page_size = traitlets.Int(12).tag(sync=True)
+    normalization = traitlets.Unicode("feature").tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    # look
+    thumb_size = traitlets.Int(72).tag(sync=True)
+    opacity = traitlets.Float(0.7).tag(sync=True)
+
+    def __init__(
+        self,
+        model: Any,
+        sae: Any,
+        images: Any,
+        hook: str | None = None,
+        *,
+        stats: Any = None,
+        tokens: str = "patches",
+        top_k: int = 8,
+        n_samples: int = 16,
+        prompts: Sequence[str] | None = None,
+        batch_size: int = 64,
+        image_labels: Sequence[str] | None = None,
+        **traits: Any,
+    ) -> None:
+        from prisma_widgets.sae.store import _Source
+
+        self._model, self._sae = model, sae
+        self._source = None if images is None else (images if isinstance(images, _Source) else _Source(images))
+        self._labels = [str(x) for x in image_labels] if image_labels is not None else None
+        self._thumbs: dict[int, np.ndarray] = {}
+        if stats is None:
+            if model is None or sae is None:
+                raise ValueError("pass model, sae and images, or a precomputed stats=FeatureStats")
+            from prisma_widgets.sae.features import feature_stats
+
+            stats = feature_stats(model, sae, self._source, hook, tokens=tokens, top_k=top_k, n_samples=n_samples,
+                                  prompts=prompts, batch_size=batch_size)
+        if self._source is None:
+            raise ValueError("pass the images the statistics were computed on (they are drawn, not stored in stats)")
+        if len(self._source) != stats.n_images:
+            raise ValueError(f"{len(self._source)} images for statistics over {stats.n_images} images")
+        if self._labels is not None and len(self._labels) != stats.n_images:
+            raise ValueError(f"{len(self._labels)} image labels for {stats.n_images} images")
+        self._stats = stats
+        self._can_look_up = model is not None and sae is not None
+        super().__init__(**self._index_state(np.arange(stats.d_sae)))
+        self.live = self._can_look_up
+        page = traits.pop("page_size", None)
+        if page is not None:
+            self.page_size = int(page)
+        first = [int(j) for j in np.argsort(-stats.frequency, kind="stable")[: self.page_size]]
+        self._refresh(visible=first, feature=int(traits.get("feature", -1)))
+        self._apply_options(traits)
+
+    @classmethod
+    def from_stats(
+        cls,
+        stats: Any,
+        images: Any,
+        *,
+        model: Any = None,
+        sae: Any = None,
+        image_labels: Sequence[str] | None = None,
+        **traits: Any,
+    ) -> FeatureGallery:
+        """A gallery of statistics you computed (:func:`prisma_widgets.feature_stats` or
+        :meth:`FeatureStats.load`) over ``images``. With ``model`` and ``sae`` a clicked patch lists its
+        active features; without them the gallery shows everything else."""
+        return cls(model, sae, images, stats=stats, image_labels=image_labels, **traits)
+
+    # ------------------------------------------------------------------------------------------
+    def _index_state(self, ids: np.ndarray) -> dict[str, Any]:
+        st = self._stats
+        top = np.full((len(ids), 3), -1, np.int32)
+        if st.class_effects is not None:
+            k = min(3, st.class_effects.shape[1])
+            top[:, :k] = np.argsort(-st.class_effects[ids], axis=1, kind="stable")[:, :k]
+        counts, edges = density_histogram(st.frequency)
+        names = [str(c) for c in st.class_names] if st.class_names else []
+        return {
+            "feature_ids": encode_array(ids, "int32"),
+            "frequency": encode_array(st.frequency[ids], "float32"),
+            "mean_activation": encode_array(st.mean_activation[ids], "float32"),
+            "max_activation": encode_array(st.max_activation[ids], "float32"),
+            "top_class": encode_array(top),
+            "class_names": names,
+            "density_counts": counts,
+            "density_edges": edges,
+            "d_sae": st.d_sae,
+            "n_images": st.n_images,
+            "hook": st.hook,
+            "readout_note": st.readout_note,
+            "grid": [int(st.grid[0]), int(st.grid[1])],
+            "n_prefix_tokens": int(st.n_prefix_tokens),
+        }
+
+    def _thumb(self, i: int) -> np.ndarray:
+        if i not in self._thumbs:
+            item = self._source.item(i)
+            if self._model is not None:
+                img = self._model.display_images([item])[0]
+            else:
+                img = as_uint8_image(item)
+            self._thumbs[i] = _thumbnail(img, THUMB_PIXELS)
+        return self._thumbs[i]
+
+    def _content_state(self, cards: Sequence[int], details: Sequence[int]) -> dict[str, Any]:
+        """Cards, details and the image pool they refer to."""
+        st = self._stats
+        cards = [int(f) for f in cards if 0 <= int(f) < st.d_sae]
+        details = [int(f) for f in details if 0 <= int(f) < st.d_sae]
+        T = st.tokens_per_image
+        groups = [st.quantile_groups(f, QUANTILE_GROUPS) for f in details]
+        per_group = max([len(g["images"]) for gs in groups for g in gs] or [1])
+        needed = set(st.top_images[cards, :CARD_IMAGES].ravel().tolist()) | set(st.top_images[details].ravel().tolist())
+        for gs in groups:
+            for g in gs:
+                needed.update(g["images"])
+        needed.discard(-1)
+        pool = sorted(needed)
+        at = {img: p for p, img in enumerate(pool)}
+        where = np.vectorize(lambda i: at.get(int(i), -1), otypes=[np.int32])
+        empty_i = np.zeros((0,), np.int32)
+
+        def pos(a: np.ndarray) -> np.ndarray:
+            return where(a) if a.size else empty_i.reshape(a.shape)
+
+        q_img = np.full((len(details), QUANTILE_GROUPS, per_group), -1, np.int32)
+        q_val = np.zeros((len(details), QUANTILE_GROUPS, per_group), np.float32)
+        q_map = np.zeros((len(details), QUANTILE_GROUPS, per_group, T), np.float32)
+        for n, gs in enumerate(groups):
+            for g, grp in enumerate(gs):
+                m = len(grp["images"])
+                q_img[n, g, :m] = pos(np.asarray(grp["images"]))
+                q_val[n, g, :m] = grp["values"]
+                q_map[n, g, :m] = grp["maps"]
+        eff_c = np.full((len(details), 2, N_EFFECTS), -1, np.int32)
+        eff_v = np.zeros((len(details), 2, N_EFFECTS), np.float32)
+        for n, f in enumerate(details):
+            top, top_v, bottom, bottom_v = st.class_effect_extremes(f, N_EFFECTS)
+            eff_c[n, 0, : len(top)], eff_v[n, 0, : len(top)] = top, top_v
+            eff_c[n, 1, : len(bottom)], eff_v[n, 1, : len(bottom)] = bottom, bottom_v
+        pixels = np.stack([self._thumb(i) for i in pool]) if pool else np.zeros((0, 1, 1, 3), np.uint8)
+        card_maps, card_scale = _maps(st.top_maps[cards, :CARD_IMAGES])
+        det_maps, det_scale = _maps(st.top_maps[details])
+        q_maps, q_scale = _maps(q_map)
+        return {
+            "card_features": cards,
+            "card_images": encode_array(pos(st.top_images[cards, :CARD_IMAGES]), "int32"),
+            "card_values": encode_array(st.top_values[cards, :CARD_IMAGES], "float32"),
+            "card_maps": card_maps,
+            "card_map_scale": card_scale,
+            "detail_features": details,
+            "detail_images": encode_array(pos(st.top_images[details]), "int32"),
+            "detail_values": encode_array(st.top_values[details], "float32"),
+            "detail_maps": det_maps,
+            "detail_map_scale": det_scale,
+            "quantile_images": encode_array(q_img),
+            "quantile_values": encode_array(q_val),
+            "quantile_maps": q_maps,
+            "quantile_map_scale": q_scale,
+            "effect_classes": encode_array(eff_c),
+            "effect_values": encode_array(eff_v),
+            "images": encode_array(pixels),
+            "image_ids": pool,
+            "image_labels": [self._labels[i] for i in pool] if self._labels is not None else [],
+        }
+
+    def _refresh(self, visible: Sequence[int] | None = None, feature: int | None = None) -> None:
+        visible = list(self.visible) if visible is None else [int(v) for v in visible]
+        feature = self.feature if feature is None else int(feature)
+        state = self._content_state(visible, [feature] if feature >= 0 else [])
+        with self.hold_sync():
+            for k, v in state.items():
+                setattr(self, k, v)
+            self.visible = visible
+            self.feature = feature
+
+    def _apply_options(self, traits: dict[str, Any]) -> None:
+        unknown = [k for k in traits if not self.has_trait(k) or k.startswith("_")]
+        if unknown:
+            raise TypeError(f"FeatureGallery has no option(s) {unknown}")
+        with self.hold_trait_notifications():
+            for k, v in traits.items():
+                setattr(self, k, v)
+
+    # ------------------------------------------------------------------------------------------
+    @traitlets.validate("sort_by")
+    def _v_sort(self, proposal: Any) -> str:
+        return check_choice(proposal["value"], SORTS, "sort_by")
+
+    @traitlets.validate("normalization")
+    def _v_norm(self, proposal: Any) -> str:
+        return check_choice(proposal["value"], NORMALIZATIONS, "normalization")
+
+    @traitlets.validate("feature")
+    def _v_feature(self, proposal: Any) -> int:
+        v = int(proposal["value"])
+        if self.d_sae and not -1 <= v < self.d_sae:
+            raise traitlets.TraitError(f"feature must be -1 or in [0, {self.d_sae})")
+        return v
+
+    @traitlets.validate("page_size")
+    def _v_page_size(self, proposal: Any) -> int:
+        v = int(proposal["value"])
+        if not 1 <= v <= 200:
+            raise traitlets.TraitError(f"page_size must be in [1, 200], not {v}")
+        return v
+
+    @traitlets.observe("feature")
+    def _on_feature(self, change: Any) -> None:
+        if getattr(self, "_stats", None) is not None and [int(change["new"])] != list(self.detail_features):
+            if change["new"] < 0 and not self.detail_features:
+                return
+            self._refresh(feature=int(change["new"]))
+
+    @traitlets.observe("visible")
+    def _on_visible(self, change: Any) -> None:
+        if getattr(self, "_stats", None) is not None and list(change["new"]) != list(self.card_features):
+            self._refresh(visible=list(change["new"]))
+
+    @traitlets.observe("patch_query")
+    def _on_patch_query(self, change: Any) -> None:
+        q = list(change["new"] or [])
+        if len(q) != 2 or not getattr(self, "_can_look_up", False):
+            return
+        image, token = int(q[0]), int(q[1])
+        try:
+            feats, vals = self.active_features([image])
+            f, v = feats[0, token], vals[0, token]
+            keep = f >= 0
+            self.patch_result = {"image": image, "token": token, "features": f[keep].tolist(),
+                                 "values": [float(x) for x in v[keep]]}
+        except Exception as err:  # noqa: BLE001  (shown in the view)
+            self.status = f"patch look-up failed: {err}"
+
+    # ------------------------------------------------------------------------------------------
+    def active_features(self, image_ids: Sequence[int], n: int = PATCH_FEATURES) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` strongest features at every token of each image: ``(ids [m, T, n] int32 (-1: fewer
+        fire), activations [m, T, n] float32)``. Needs the model and the SAE."""
+        import torch
+
+        from prisma_widgets.sae.store import _capture, _token_rows
+
+        if not self._can_look_up:
+            raise ValueError("looking up a patch's features needs the model and the SAE")
+        st = self._stats
+        ids = [int(i) for i in image_ids]
+        if not ids:
+            T = st.tokens_per_image
+            return np.zeros((0, T, n), np.int32), np.zeros((0, T, n), np.float32)
+        with torch.no_grad():
+            pixels = self._model.preprocess([self._source.item(i) for i in ids])
+            x = _token_rows(self._model, _capture(self._model, pixels, st.hook), st.hook, st.tokens).float()
+            f = self._sae.encode(x.to(self._sae.W_enc.device, self._sae.W_enc.dtype)).float().cpu()
+            top = f.topk(min(n, f.shape[-1]), dim=-1)
+        vals = top.values.numpy().astype(np.float32)
+        feats = np.where(vals > 0, top.indices.numpy(), -1).astype(np.int32)
+        return feats, np.where(vals > 0, vals, 0).astype(np.float32)
+
+    def save_html(
+        self,
+        path: str | pathlib.Path,
+        features: Sequence[int] | None = None,
+        title: str | None = None,
+        compress: bool = True,
+    ) -> pathlib.Path:
+        """Write the chosen ``features`` (default: the cards on screen and the selected feature) to one
+        self-contained HTML file: their index entries, cards and details, the images they show, and the
+        active features of every patch of those images (when the gallery holds the model and SAE)."""
+        from ._base import write_standalone_html
+
+        chosen = list(self.card_features) + ([self.feature] if self.feature >= 0 else []) if features is None else features
+        ids = sorted({int(f) for f in chosen})
+        bad = [f for f in ids if not 0 <= f < self._stats.d_sae]
+        if bad or not ids:
+            raise ValueError(f"features to save must be in [0, {self._stats.d_sae}); got {bad or 'none'}")
+        page = FeatureGallery.__new__(FeatureGallery)
+        page._stats, page._model, page._sae, page._source = self._stats, None, None, self._source
+        page._labels, page._thumbs, page._can_look_up = self._labels, self._thumbs, False
+        state = {**self._index_state(np.asarray(ids)), **self._content_state(ids, ids)}
+        if self._can_look_up:
+            feats, vals = self.active_features(state["image_ids"])
+            state.update(patch_table_images=list(state["image_ids"]), patch_table_features=encode_array(feats),
+                         patch_table_values=encode_array(vals))
+        keep = ("sort_by", "descending", "query", "hide_dead", "page_size", "normalization", "thumb_size",
+                "opacity", "theme", "colormap", "title")
+        state.update({k: getattr(self, k) for k in keep})
+        state.update(feature=self.feature if self.feature in ids else ids[0], page=0, visible=ids[: self.page_size],
+                     live=False, status="")
+        page._stats = None  # the state is complete: the observers must not rebuild it
+        PrismaWidget.__init__(page, **state)
+        try:
+            return write_standalone_html(page, self._widget_name, path, title=title, compress=compress)
+        finally:
+            page.close()
+
+    # ------------------------------------------------------------------------------------------
+    # what the view reads, decoded (for tests and users)
+    @property
+    def stats(self) -> Any:
+        """The :class:`~prisma_widgets.sae.features.FeatureStats` shown."""
+        return self._stats
+
+    def card_map_values(self) -> np.ndarray:
+        """The cards' patch maps as the view reads them, float32 ``[cards, CARD_IMAGES, T]``."""
+        q, s = decode_array(self.card_maps), decode_array(self.card_map_scale)
+        return q.astype(np.float32) * s[..., None]
+
+    def detail_map_values(self) -> np.ndarray:
+        """The detail's top-image maps as the view reads them, float32 ``[n, top_k, T]``."""
+        q, s = decode_array(self.detail_maps), decode_array(self.detail_map_scale)
+        return q.astype(np.float32) * s[..., None]
