@@ -143,7 +143,7 @@ def test_import_is_light():
     code = (
         "import sys, time; t = time.perf_counter(); import prisma_widgets as pw; "
         "dt = time.perf_counter() - t; "
-        "heavy = [m for m in ('torch', 'timm', 'open_clip', 'anywidget') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'timm', 'open_clip', 'anywidget', 'panel', 'bokeh') if m in sys.modules]; "
         "print(heavy); assert not heavy, heavy; assert callable(pw.load); assert 'torch' in sys.modules"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,0 +1,176 @@
+"""The Panel workshop app without a browser: building it offline, its tabs, uploads, models, the bridge."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+
+from prisma_widgets.app import build_app
+from prisma_widgets.app.__main__ import parse_args
+from prisma_widgets.app.bridge import synced_traits, to_panel
+from prisma_widgets.app.inputs import BadImageError, read_image
+from prisma_widgets.app.tabs import TABS
+
+
+def _png_bytes(image: np.ndarray, fmt: str = "PNG") -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def app(monkeypatch):
+    monkeypatch.setenv("PRISMA_WIDGETS_OFFLINE", "1")
+    return build_app("mouse-vit").workshop
+
+
+def _upload(app, data: bytes, filename: str) -> None:
+    """What the browser's file input does: the file name arrives, then the bytes."""
+    app.upload.filename = filename
+    app.upload.value = data
+
+
+def test_builds_offline_with_one_tab_per_registered_widget(app):
+    from prisma_widgets.widgets.attention_grid import AttentionGrid
+
+    assert app.tab_view._names == [t.title for t in TABS]
+    assert app.tab_view._names[:2] == ["Attention grid", "Logit lens"]
+    assert app.model_name == "mouse-vit" and app.image.shape == (64, 64, 3)
+    assert isinstance(app.widgets[0], AttentionGrid)  # the shown tab is built, the others wait
+    assert set(app.widgets) == {0}
+    assert not app.message.visible
+    assert "mouse-vit" in app.status.object
+
+
+def test_every_tab_builds_for_both_mice(app, monkeypatch):
+    from prisma_widgets.app import tabs
+
+    # a smaller workshop SAE: this checks the wiring, not the features
+    monkeypatch.setattr(tabs, "SAE_SCENES", 8)
+    monkeypatch.setattr(tabs, "SAE_STEPS", 5)
+    tabs.workshop_sae.cache_clear()
+    for name in ("mouse-vit", "mouse-clip"):
+        assert app.set_model(name), app.message.object
+        for i, tab in enumerate(TABS):
+            app.tab_view.active = i
+            assert app.widgets.get(i) is not None, (name, tab.title, app.tab_view[i].objects)
+    lens = app.widgets[1]
+    assert lens.prompts[0] == "a photo of a circle" and lens.prompts_editable  # mouse-clip reads out shapes
+    tabs.workshop_sae.cache_clear()
+
+
+def test_bad_upload_says_so_and_keeps_the_image(app):
+    before = app.image.copy()
+    _upload(app, b"\x89PNG but not really", "holiday.png")
+    assert app.message.visible
+    assert app.message.object == "holiday.png is not a PNG or JPEG image the app can read."
+    np.testing.assert_array_equal(app.image, before)
+    # a real image, but not one the app takes
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="GIF")
+    _upload(app, buf.getvalue(), "anim.gif")
+    assert "GIF" in app.message.object and "PNG or JPEG" in app.message.object
+
+
+def test_upload_recomputes_the_shown_widget_and_clears_the_message(app):
+    from skimage import data
+
+    old = app.widgets[0]
+    _upload(app, b"nope", "x.png")
+    _upload(app, _png_bytes(data.chelsea(), "JPEG"), "chelsea.jpg")
+    assert not app.message.visible
+    assert app.image.shape == data.chelsea().shape
+    grid = app.widgets[0]
+    assert grid is not old
+    assert not np.array_equal(grid.image_pixels["view"], old.image_pixels["view"])
+    assert "chelsea.jpg" in app.status.object
+
+
+def test_hub_name_offline_gives_a_clear_message(app):
+    app.hub_name.value = "vit_base_patch16_224"
+    app.hub_load.clicks += 1
+    assert app.message.visible and "offline" in app.message.object and "mouse-vit" in app.message.object
+    assert app.model_name == "mouse-vit"  # the old model stays
+    app.hub_name.value = "vit_tiny_patch16_22"
+    app.hub_load.clicks += 1
+    assert "Did you mean" in app.message.object and "vit_tiny_patch16_224" in app.message.object
+
+
+def test_a_failing_tab_shows_why_and_the_others_work(app):
+    from prisma_widgets.app.tabs import Tab
+    from prisma_widgets.app.workshop import WorkshopApp
+
+    def broken(model, image):
+        raise RuntimeError("no SAE for this model")
+
+    demo = WorkshopApp(tabs=[Tab("Broken", broken), TABS[0]])
+    assert demo.widgets == {0: None}
+    assert "no SAE for this model" in demo.tab_view[0].objects[0].object
+    demo.tab_view.active = 1
+    assert demo.widgets[1] is not None
+
+
+def test_bridge_links_traits_both_ways(app):
+    widget = app.widgets[0]
+    view = app.tab_view[0].objects[-1]
+    assert set(synced_traits(type(widget))) >= {"patterns", "layer", "head", "query"}
+    assert isinstance(view.patterns["view"], bytes) and view.patterns["shape"] == list(widget.patterns["shape"])
+    view.head = 3  # what a click in the page does
+    assert widget.head == 3
+    widget.layer = 2  # and Python reaches the page
+    assert view.layer == 2
+    view.direction = "diagonal"  # refused by the widget: the page goes back to Python's value
+    assert widget.direction == "row" and view.direction == "row"
+    again = to_panel(widget)  # one component class per widget class
+    assert type(again) is type(view)
+
+
+def test_read_image_accepts_png_and_jpeg_only():
+    img = np.zeros((4, 6, 3), np.uint8)
+    assert read_image(_png_bytes(img), "a.png").shape == (4, 6, 3)
+    assert read_image(_png_bytes(img, "JPEG"), "a.jpg").shape == (4, 6, 3)
+    with pytest.raises(BadImageError, match="empty"):
+        read_image(b"", "a.png")
+
+
+def test_command_line():
+    args = parse_args(["--port", "0", "--host", "0.0.0.0", "--show"])
+    assert (args.port, args.host, args.show, args.model) == (0, "0.0.0.0", True, "mouse-vit")
+
+
+def test_package_import_does_not_import_panel():
+    code = ("import sys, prisma_widgets, prisma_widgets.widgets; "
+            "print([m for m in ('panel', 'bokeh') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_starting_on_a_hub_model_offline_falls_back_to_a_mouse_and_says_why(monkeypatch):
+    monkeypatch.setenv("PRISMA_WIDGETS_OFFLINE", "1")
+    app = build_app("vit_base_patch16_224").workshop
+    assert app.model_name == "mouse-vit" and app.widgets[0] is not None
+    assert app.message.visible and "vit_base_patch16_224" in app.message.object
+    assert app.hub_name.value == "vit_base_patch16_224"
+
+
+def test_a_loaded_hub_model_joins_the_menu(app, monkeypatch):
+    import prisma_widgets as pw
+    from prisma_widgets.app import workshop
+
+    tiny = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=2)
+    monkeypatch.setattr(workshop, "load_model", lambda name: tiny if name == "tiny-hub" else pw.load(name))
+    calls = []
+    monkeypatch.setattr(app, "refresh", lambda: calls.append(app.model_name))
+    assert app.set_model("tiny-hub")
+    assert app.model_select.value == "tiny-hub" and "tiny-hub" in app.model_select.options
+    assert calls == ["tiny-hub"]  # one refresh, not a second one from the menu's watcher
