@@ -176,3 +176,22 @@ def test_mouse_vit_sae_explains_its_hook(tmp_path):
     metrics = sae.evaluate(held_out)
     assert metrics["explained_variance"] >= 0.9, metrics["explained_variance"]
     assert metrics["l0"] <= 16
+
+
+def test_downstream_effect_says_when_the_tokens_reach_nothing(tmp_path):
+    """Patch tokens after mouse-vit's last block never reach its CLS-pooled output: zero-ablating them changes
+    nothing, so the recovered fraction is undefined, and evaluate says why instead of a silent nan."""
+    from prisma_widgets.zoo.shapes import shapes
+
+    model = pw.load("mouse-vit")
+    images, _ = shapes(16, seed=3)
+    hook = "blocks.3.hook_resid_post"
+    store = pw.cache_activations(model, images, hook, tmp_path / "patches", tokens="patches", progress=False)
+    sae = pw.SAE(d_in=128, d_sae=64, k=4, hook=hook)
+    with pytest.warns(UserWarning, match="does not change the model's output"):
+        metrics = sae.evaluate(store, model=model, images=images, tokens="patches")
+    assert metrics["loss_zero"] == pytest.approx(metrics["loss_clean"]) and np.isnan(metrics["loss_recovered"])
+    # with CLS included the same splice matters: zero-ablation hurts
+    store_all = pw.cache_activations(model, images, hook, tmp_path / "all", tokens="all", progress=False)
+    metrics = sae.evaluate(store_all, model=model, images=images, tokens="all")
+    assert metrics["loss_zero"] > metrics["loss_clean"] + 0.5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import torch
@@ -142,6 +144,14 @@ def downstream(
     res = {f"loss_{key}": value / count for key, value in totals.items()}
     gap = res["loss_zero"] - res["loss_clean"]
     res["loss_recovered"] = (res["loss_zero"] - res["loss_spliced"]) / gap if abs(gap) > 1e-12 else float("nan")
+    if abs(gap) <= 1e-12:
+        # e.g. patch tokens after the last block of a CLS-pooled model: nothing downstream reads them
+        warnings.warn(
+            f"zero-ablating the {tokens!r} tokens at {hook} does not change the model's output, so the SAE's "
+            "downstream effect is undefined (loss_recovered is nan): nothing after this hook reads those tokens. "
+            "Train on tokens='all' (or 'cls'), or at an earlier hook.",
+            stacklevel=3,
+        )
     if classifier:
         res.update({f"accuracy_{key}": value / count for key, value in correct.items()})
         res["kl_spliced"] = kl / count
