@@ -124,4 +124,9 @@ def test_png_export_and_dark_theme(saved, new_page, artifacts: Path):
     y0, x0 = int(mp["y"] - box["y"]), int(mp["x"] - box["x"])
     patch = img[y0 + 5 : y0 + int(mp["height"]) - 5, x0 + 5 : x0 + int(mp["width"]) - 5]
     assert patch.std() > 10  # the map is in the export, not background
+    # what is HTML on screen is in the export too: the legend's swatches and names, the top-k table
+    for selector in (".pw-ll-legend", "table.pw-ll-table"):
+        r = page.locator(selector).bounding_box()
+        part = img[int(r["y"] - box["y"]) : int(r["y"] - box["y"] + r["height"]), int(r["x"] - box["x"]) : int(r["x"] - box["x"] + r["width"])]
+        assert part.std() > 10, selector
     assert page.pw_log.problems() == []

@@ -66,10 +66,41 @@ export function pixelsToCanvas(pixels: Uint8Array, h: number, w: number, channel
   return canvas;
 }
 
+/** Controls are left out of an export: they are how you change the view, not what it shows. (Legend
+ * entries and cards are buttons too, but they are content: only `.pw-button`s count as controls.) */
+const NOT_EXPORTED = ".pw-button, select, input[type=range], input[type=checkbox], .pw-toolbar, .pw-no-export";
+
+function visible(e: Element): boolean {
+  const cs = getComputedStyle(e);
+  return cs.display !== "none" && cs.visibility !== "hidden" && Number(cs.opacity || "1") > 0;
+}
+
+function opaque(color: string): boolean {
+  return !!color && color !== "transparent" && !/^rgba\(.*,\s*0(\.0+)?\)$/.test(color);
+}
+
+/** Greedy word wrap of `text` into lines no wider than `widths[i]` (one width per line box on screen). */
+function wrap(ctx: CanvasRenderingContext2D, text: string, widths: number[]): string[] {
+  const words = text.split(/(\s+)/);
+  const lines: string[] = [];
+  let line = "";
+  for (const w of words) {
+    const next = line + w;
+    const limit = widths[Math.min(lines.length, widths.length - 1)] + 1;
+    if (line && ctx.measureText(next.trimEnd()).width > limit) {
+      lines.push(line.trimEnd());
+      line = w.trimStart();
+    } else line = next;
+  }
+  if (line.trim()) lines.push(line.trimEnd());
+  return lines;
+}
+
 /**
- * Compose what the widget shows into one canvas, at the device pixel ratio: every visible canvas
- * inside `root` where it sits on screen, and the text of elements marked `.pw-export-text` (title,
- * read-outs), on the widget's background colour. Controls (buttons, selects) are left out.
+ * Compose what the widget shows into one canvas at the device pixel ratio, as it sits on screen:
+ * element backgrounds and borders (swatches, cells, panels), every canvas and image, every piece of
+ * text (labels, legends, tables, prompt fields) in its own font and colour, clipped to its element.
+ * Controls (buttons, selects, the toolbar) are left out.
  */
 export function composeView(root: HTMLElement, background: string, foreground: string): HTMLCanvasElement {
   const box = root.getBoundingClientRect();
@@ -78,26 +109,75 @@ export function composeView(root: HTMLElement, background: string, foreground: s
   ctx.scale(dpr, dpr);
   ctx.fillStyle = background;
   ctx.fillRect(0, 0, box.width, box.height);
-  root.querySelectorAll("canvas").forEach((c) => {
-    const r = c.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0 || c.closest(".pw-no-export")) return;
-    ctx.drawImage(c, r.left - box.left, r.top - box.top, r.width, r.height);
-  });
-  root.querySelectorAll<HTMLElement>(".pw-export-text").forEach((t) => {
-    const r = t.getBoundingClientRect();
-    if (r.width === 0 || !t.textContent) return;
-    const cs = getComputedStyle(t);
-    ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
-    ctx.fillStyle = cs.color || foreground;
-    ctx.textBaseline = "middle";
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(r.left - box.left, r.top - box.top, r.width, r.height); // as on screen: clipped to its box
-    ctx.clip();
-    ctx.fillText(t.textContent, r.left - box.left + parseFloat(cs.paddingLeft || "0"), r.top - box.top + r.height / 2);
-    ctx.restore();
-  });
+  const x0 = box.left;
+  const y0 = box.top;
+  const elements = Array.from(root.querySelectorAll<HTMLElement>("*")).filter((e) => !e.closest(NOT_EXPORTED) && visible(e));
+  for (const e of elements) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (e instanceof HTMLCanvasElement) {
+      ctx.drawImage(e, r.left - x0, r.top - y0, r.width, r.height);
+      continue;
+    }
+    if (e instanceof HTMLImageElement) {
+      if (e.complete && e.naturalWidth > 0) ctx.drawImage(e, r.left - x0, r.top - y0, r.width, r.height);
+      continue;
+    }
+    const cs = getComputedStyle(e);
+    if (opaque(cs.backgroundColor)) {
+      ctx.fillStyle = cs.backgroundColor;
+      ctx.fillRect(r.left - x0, r.top - y0, r.width, r.height);
+    }
+    const bw = parseFloat(cs.borderTopWidth || "0");
+    if (bw > 0 && cs.borderTopStyle !== "none" && opaque(cs.borderTopColor)) {
+      ctx.strokeStyle = cs.borderTopColor;
+      ctx.lineWidth = bw;
+      ctx.strokeRect(r.left - x0 + bw / 2, r.top - y0 + bw / 2, r.width - bw, r.height - bw);
+    }
+    if (e instanceof HTMLInputElement && (e.type === "text" || e.type === "search") && e.value) {
+      drawText(ctx, e.value, e, [r], cs, x0, y0, foreground, parseFloat(cs.paddingLeft || "0"));
+    }
+  }
+  // text last, over the backgrounds
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    const text = node.textContent ?? "";
+    if (!parent || !text.trim() || parent.closest(NOT_EXPORTED) || !visible(parent)) continue;
+    range.selectNodeContents(node);
+    const rects = Array.from(range.getClientRects()).filter((q) => q.width > 0 && q.height > 0);
+    if (rects.length) drawText(ctx, text.trim(), parent, rects, getComputedStyle(parent), x0, y0, foreground, 0);
+  }
+  range.detach?.();
   return canvas;
+}
+
+function drawText(
+  ctx: CanvasRenderingContext2D,
+  text: string,
+  owner: HTMLElement,
+  rects: DOMRect[],
+  cs: CSSStyleDeclaration,
+  x0: number,
+  y0: number,
+  foreground: string,
+  indent: number,
+): void {
+  const clip = owner.getBoundingClientRect();
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(clip.left - x0, clip.top - y0, clip.width, clip.height); // as on screen: clipped to its element
+  ctx.clip();
+  ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+  ctx.fillStyle = cs.color || foreground;
+  ctx.textBaseline = "middle";
+  const lines = rects.length > 1 ? wrap(ctx, text, rects.map((q) => q.width)) : [text];
+  lines.forEach((line, i) => {
+    const q = rects[Math.min(i, rects.length - 1)];
+    ctx.fillText(line, q.left - x0 + indent, q.top - y0 + q.height / 2);
+  });
+  ctx.restore();
 }
 
 /** Save a canvas as a PNG download. */
