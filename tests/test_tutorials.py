@@ -31,3 +31,14 @@ def test_tutorial_runs_top_to_bottom(path, tmp_path, monkeypatch):
 
 def test_there_is_a_quickstart():
     assert any(p.name == "00_quickstart.ipynb" for p in TUTORIALS)
+
+
+def test_readme_example_runs():
+    """The README's Python example works as written, offline."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = re.findall(r"```python\n(.*?)```", readme, flags=re.S)[0]
+    scope: dict = {}
+    exec(compile(example, "README.md", "exec"), scope)  # noqa: S102
+    assert tuple(scope["cache"]["blocks.3.attn.hook_pattern"].shape) == (4, 4, 65, 65)
