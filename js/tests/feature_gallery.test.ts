@@ -14,7 +14,7 @@ import {
   readIndex,
   topClasses,
 } from "../src/feature_gallery/data";
-import { stripRects, stripSize } from "../src/feature_gallery/draw";
+import { percentOfImages, stripRects, stripSize } from "../src/feature_gallery/draw";
 
 // 5 features listed (ids 0, 2, 3, 7, 9), 3 classes, maps over T = 1 prefix + 2x2 patches
 function fakeModel(extra: Record<string, unknown> = {}) {
@@ -156,5 +156,13 @@ describe("helpers", () => {
     expect(r[2]).toEqual({ x: 0, y: 28, w: 10, h: 10 });
     expect(stripSize(5, 10, 2, 4, 14)).toEqual({ w: 24, h: 80 });
     expect(stripSize(1, 10, 4, 4, 14)).toEqual({ w: 10, h: 24 });
+  });
+});
+
+describe("histogram axis", () => {
+  it("labels log10 frequencies as percentages of rows", () => {
+    expect(percentOfImages(0)).toBe("100%");
+    expect(percentOfImages(-2)).toBe("1%");
+    expect(percentOfImages(-2.25)).toBe("0.56%");
   });
 });
