@@ -14,7 +14,7 @@ import {
   readIndex,
   topClasses,
 } from "../src/feature_gallery/data";
-import { percentOfImages, stripRects, stripSize } from "../src/feature_gallery/draw";
+import { frequencyLabel, stripRects, stripSize } from "../src/feature_gallery/draw";
 
 // 5 features listed (ids 0, 2, 3, 7, 9), 3 classes, maps over T = 1 prefix + 2x2 patches
 function fakeModel(extra: Record<string, unknown> = {}) {
@@ -161,8 +161,8 @@ describe("helpers", () => {
 
 describe("histogram axis", () => {
   it("labels log10 frequencies as percentages of rows", () => {
-    expect(percentOfImages(0)).toBe("100%");
-    expect(percentOfImages(-2)).toBe("1%");
-    expect(percentOfImages(-2.25)).toBe("0.56%");
+    expect(frequencyLabel(0)).toBe("100%");
+    expect(frequencyLabel(-2)).toBe("1%");
+    expect(frequencyLabel(-2.25)).toBe("0.56%");
   });
 });

@@ -141,15 +141,15 @@ export function drawHistogram(canvas: HTMLCanvasElement, counts: number[], edges
   ctx.textBaseline = "top";
   if (edges.length >= 2) {
     ctx.textAlign = "left";
-    ctx.fillText(percentOfImages(edges[0]), R.x, R.y + R.h + 3);
+    ctx.fillText(frequencyLabel(edges[0]), R.x, R.y + R.h + 3);
     ctx.textAlign = "right";
-    ctx.fillText(percentOfImages(edges[edges.length - 1]), R.x + R.w, R.y + R.h + 3);
+    ctx.fillText(frequencyLabel(edges[edges.length - 1]), R.x + R.w, R.y + R.h + 3);
   }
   ctx.textAlign = "left";
   ctx.fillText("firing frequency of all features (log), count (log)", R.x, R.y + R.h + 16);
 }
 
 /** A log10 firing frequency as a readable percentage ("0.56%", "100%"). */
-export function percentOfImages(log10Frequency: number): string {
+export function frequencyLabel(log10Frequency: number): string {
   return `${formatValue(100 * Math.pow(10, log10Frequency))}%`;
 }
