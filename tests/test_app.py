@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("panel")
 
 from prisma_widgets.app import build_app
 from prisma_widgets.app.__main__ import parse_args

@@ -102,8 +102,9 @@ def test_script_safe_js():
 
 
 def test_built_bundles_inline_safely():
-    pytest.importorskip("anywidget")
-    for name in ("attention_grid.js", "attention_grid.standalone.js"):
+    widgets = sorted(p.stem for p in (_base.STATIC_DIR.parent.parent / "js" / "src").glob("*.ts"))
+    assert {"attention_grid", "logit_lens", "patching_heatmap", "feature_gallery"} <= set(widgets)
+    for name in [f"{w}.js" for w in widgets] + [f"{w}.standalone.js" for w in widgets]:
         path = _base.STATIC_DIR / name
         if not path.exists():
             pytest.fail(f"{path} missing: run `cd js && npm ci && npm run build`")

@@ -8,11 +8,14 @@
 * ``jupyter_server``: a real JupyterLab on 127.0.0.1 (random port, token auth, temporary root,
   settings, workspaces and runtime dirs, no browser, no update checks).
 * ``lab``: helpers to open a notebook in that server, run it, and talk to its kernel from Python.
+* ``notebook_server`` and ``notebook7``: the same for a real Jupyter Notebook 7.
+* ``serving``: run any other web server (the Panel app, marimo) until its URL answers.
 * ``artifacts``: ``tests/artifacts/`` for screenshots (git-ignored).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -166,6 +169,7 @@ class JupyterServer:
     runtime_dir: Path
     proc: subprocess.Popen
     log_path: Path
+    open_path: str  # the page that opens a notebook: "...{name}...{token}..."
 
     def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -186,11 +190,40 @@ class JupyterServer:
             return ""
 
 
-@pytest.fixture(scope="session")
-def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+# what differs between the two Jupyter front ends this suite drives: module to run, its application class,
+# extra flags, and the page that opens a notebook
+JUPYTER_APPS: dict[str, dict[str, Any]] = {
+    "lab": {
+        "name": "JupyterLab",
+        "module": "jupyterlab",
+        "app": "LabApp",
+        "flags": [
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+        ],
+        "open": "/lab/tree/{name}?token={token}&reset",
+    },
+    "notebook": {
+        "name": "Notebook 7",
+        "module": "notebook",
+        "app": "JupyterNotebookApp",
+        "flags": [],
+        "open": "/notebooks/{name}?token={token}",
+    },
+}
+
+
+def _jupyter_server(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Iterator[JupyterServer]:
+    """Start ``jupyter lab`` or ``jupyter notebook`` (``kind``) in temporary dirs; stop it after the yield."""
+    spec = JUPYTER_APPS[kind]
     if _chromium_path() is None:
         _unavailable("chromium is not installed (apt-get install -y chromium)")
-    base = tmp_path_factory.mktemp("jupyter")
+    try:
+        __import__(spec["module"])
+    except ImportError:
+        _unavailable(f"{spec['name']} is not installed (pip install {spec['module']})")
+    base = tmp_path_factory.mktemp(kind)
     root, runtime, settings, workspaces, config = (base / n for n in ("root", "runtime", "settings", "workspaces", "config"))
     for d in (root, runtime, settings, workspaces, config):
         d.mkdir()
@@ -209,10 +242,11 @@ def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter
         PYTHONUNBUFFERED="1",
     )
     log_path = base / "server.log"
+    app = spec["app"]
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        spec["module"],
         "--ip=127.0.0.1",
         f"--port={port}",
         "--port-retries=0",
@@ -220,34 +254,73 @@ def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter
         "--ServerApp.open_browser=False",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={workspaces}",
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--{app}.user_settings_dir={settings}",
+        f"--{app}.workspaces_dir={workspaces}",
         "--ServerApp.allow_remote_access=False",
-        "--LabApp.extension_manager=readonly",
+        *spec["flags"],
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers and CI runners often run as root
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    server = JupyterServer(f"http://127.0.0.1:{port}", token, root, runtime, proc, log_path)
+    server = JupyterServer(f"http://127.0.0.1:{port}", token, root, runtime, proc, log_path, spec["open"])
     deadline = time.monotonic() + 90
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{server.log_tail()}")
+            pytest.fail(f"{spec['name']} exited with {proc.returncode}:\n{server.log_tail()}")
         try:
             server.api("/api/status")
             break
         except Exception:  # noqa: BLE001
             if time.monotonic() > deadline:
                 proc.terminate()
-                pytest.fail(f"JupyterLab did not answer in 90 s:\n{server.log_tail()}")
+                pytest.fail(f"{spec['name']} did not answer in 90 s:\n{server.log_tail()}")
             time.sleep(0.5)
     yield server
+    _stop(proc, 20)
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """A real JupyterLab 4 on 127.0.0.1."""
+    yield from _jupyter_server(tmp_path_factory, "lab")
+
+
+@pytest.fixture(scope="session")
+def notebook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """A real Jupyter Notebook 7 on 127.0.0.1 (same DOM for cells and outputs as JupyterLab)."""
+    yield from _jupyter_server(tmp_path_factory, "notebook")
+
+
+@contextlib.contextmanager
+def serving(cmd: list[str], url: str, log_path: Path, timeout: float = 60.0) -> Iterator[str]:
+    """Run ``cmd`` (a web server; offline mode on) until ``url`` answers 200, yield ``url``, stop it afterwards."""
+    env = dict(os.environ, PRISMA_WIDGETS_OFFLINE="1", PYTHONUNBUFFERED="1")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{cmd[:4]} exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{cmd[:4]} did not serve {url} in {timeout:.0f} s:\n{log_path.read_text()[-4000:]}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        _stop(proc, 15)
+
+
+def _stop(proc: subprocess.Popen, grace: float) -> None:
+    """Terminate a server we started; kill it if it has not exited after ``grace`` seconds."""
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
@@ -276,7 +349,10 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
 
 
 class Lab:
-    """Open and run notebooks in the JupyterLab server, and reach their kernels from Python."""
+    """Open and run notebooks in the JupyterLab (or Notebook 7) server, and reach their kernels from Python.
+
+    Notebook 7 is built from JupyterLab's components: cells, prompts and output areas have the same classes,
+    so only the page that opens a notebook differs (``JupyterServer.open_path``)."""
 
     def __init__(self, server: JupyterServer) -> None:
         self.server = server
@@ -284,7 +360,7 @@ class Lab:
 
     def open(self, page: Any, name: str, timeout_ms: int = 120_000) -> None:
         s = self.server
-        page.goto(f"{s.url}/lab/tree/{name}?token={s.token}&reset", timeout=timeout_ms)
+        page.goto(s.url + s.open_path.format(name=name, token=s.token), timeout=timeout_ms)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
 
     def run_all(self, page: Any, attempts: int = 6) -> None:
@@ -375,6 +451,14 @@ class Lab:
 @pytest.fixture
 def lab(jupyter_server: JupyterServer) -> Iterator[Lab]:
     helper = Lab(jupyter_server)
+    yield helper
+    helper.close()
+
+
+@pytest.fixture
+def notebook7(notebook_server: JupyterServer) -> Iterator[Lab]:
+    """The ``lab`` helpers, driving the Notebook 7 server."""
+    helper = Lab(notebook_server)
     yield helper
     helper.close()
 

@@ -6,51 +6,17 @@ and drawn by the same front-end bundle the notebook uses, hosted by Panel's ``An
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import _chromium_path, _free_port, _unavailable, canvas_digest
+from .conftest import _chromium_path, _free_port, _unavailable, canvas_digest, serving
 
 pytestmark = [pytest.mark.browser]
 
-pytest.importorskip("panel")
-
-
-@contextlib.contextmanager
-def _serving(cmd: list[str], url: str, log_path: Path) -> Iterator[str]:
-    """Run ``cmd`` (a server) with offline mode on until ``url`` answers 200; stop it afterwards."""
-    env = dict(os.environ, PRISMA_WIDGETS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the app did not serve in 60 s:\n{log_path.read_text()[-4000:]}")
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +26,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _unavailable("chromium is not installed (apt-get install -y chromium)")
     port = _free_port()
     cmd = [sys.executable, "-m", "prisma_widgets.app", "--host", "127.0.0.1", "--port", str(port)]
-    with _serving(cmd, f"http://127.0.0.1:{port}/", tmp_path_factory.mktemp("app") / "app.log") as url:
+    with serving(cmd, f"http://127.0.0.1:{port}/", tmp_path_factory.mktemp("app") / "app.log") as url:
         yield url
 
 
@@ -154,7 +120,7 @@ def test_panel_serve_on_the_module_file(page, tmp_path: Path):
 
     port = _free_port()
     cmd = [sys.executable, "-m", "panel", "serve", str(SERVE_FILE), "--address", "127.0.0.1", "--port", str(port)]
-    with _serving(cmd, f"http://127.0.0.1:{port}/__main__", tmp_path / "serve.log") as url:
+    with serving(cmd, f"http://127.0.0.1:{port}/__main__", tmp_path / "serve.log") as url:
         page.goto(url)
         assert page.title() == "prisma_widgets workshop"
         _, grid = _wait_grid(page)
