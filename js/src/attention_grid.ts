@@ -21,7 +21,7 @@ import {
 import { pixelsToCanvas, scratch, sizeCanvas, strokePatchGrid } from "./shared/canvas";
 import { decode, type EncodedArray } from "./shared/codec";
 import { drawColorbar } from "./shared/colorbar";
-import { COLORMAPS, COLORMAP_NAMES, lut, lutIndex } from "./shared/colormap";
+import { COLORMAP_OPTIONS, lut, lutIndex } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
 import { type ColorScale, type ScaleKind, formatValue, makeScale } from "./shared/scale";
 import { type Model, WidgetView, renderWith } from "./shared/view";
@@ -88,8 +88,6 @@ function clampInt(v: number, lo: number, hi: number): number {
 export class AttentionGridView extends WidgetView {
 
   // DOM
-  private readonly titleEl: HTMLDivElement;
-  private readonly toolbar: HTMLDivElement;
   private readonly queryLabel: HTMLDivElement;
   private readonly queryCanvas: HTMLCanvasElement;
   private readonly prefixBar: HTMLDivElement;
@@ -101,7 +99,6 @@ export class AttentionGridView extends WidgetView {
   private readonly matrixCanvas: HTMLCanvasElement;
   private readonly detailImage: HTMLCanvasElement;
   private readonly detailStatus: HTMLDivElement;
-  private readonly errorEl: HTMLPreElement;
   private controls: {
     image: ReturnType<typeof select>;
     norm: ReturnType<typeof select>;
@@ -138,11 +135,8 @@ export class AttentionGridView extends WidgetView {
   private matrixCache: { key: string; canvas: HTMLCanvasElement; scale: ColorScale; values: Float32Array } | null = null;
 
   constructor(model: Model, host: HTMLElement) {
-    super(model, host, "pw-attention-grid");
+    super(model, host, "pw-attention-grid", "AttentionGrid");
 
-    this.titleEl = el("div", { cls: "pw-title pw-export-text" });
-    this.toolbar = el("div", { cls: "pw-toolbar" });
-    this.errorEl = el("pre", { cls: "pw-error" });
     this.queryLabel = el("div", {
       cls: "pw-ag-query-label pw-export-text",
       title: "hover the image to choose the query patch, click to lock it (click again to unlock); arrow keys move a locked query",
@@ -217,7 +211,7 @@ export class AttentionGridView extends WidgetView {
     const pctField = el("label", { cls: "pw-field" }, [el("span", { cls: "pw-field-label", text: "pct" }), pct]);
     const cmap = select(
       "colours",
-      COLORMAP_NAMES.map((n) => ({ value: n, label: COLORMAPS[n].label })),
+      COLORMAP_OPTIONS,
       "viridis",
       (v) => this.setTraits({ colormap: v }),
     );
@@ -350,12 +344,6 @@ export class AttentionGridView extends WidgetView {
     } catch (err) {
       this.showError(err);
     }
-  }
-
-  private showError(err: unknown): void {
-    const msg = err instanceof Error ? err.message : String(err);
-    this.errorEl.textContent = `AttentionGrid: ${msg}`;
-    console.error(err);
   }
 
   private buildPrefixButtons(): void {

@@ -10,7 +10,7 @@ import "./feature_gallery/style.css";
 import { sizeCanvas } from "./shared/canvas";
 import { decode, type EncodedArray } from "./shared/codec";
 import { drawColorbar } from "./shared/colorbar";
-import { COLORMAPS, COLORMAP_NAMES } from "./shared/colormap";
+import { COLORMAP_OPTIONS } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
 import { patchTokenAt } from "./shared/patches";
 import { formatValue, makeScale } from "./shared/scale";
@@ -42,8 +42,6 @@ const LIST_KEYS = ["sort_by", "descending", "query", "hide_dead", "page", "page_
 const DRAW_KEYS = ["feature", "normalization", "colormap", "opacity", "thumb_size", "patch_result", "status"];
 
 export class FeatureGalleryView extends WidgetView {
-  private readonly titleEl: HTMLDivElement;
-  private readonly errorEl: HTMLPreElement;
   private readonly search: HTMLInputElement;
   private readonly sort: ReturnType<typeof select>;
   private readonly order: HTMLButtonElement;
@@ -74,16 +72,14 @@ export class FeatureGalleryView extends WidgetView {
   private paints = 0;
 
   constructor(model: Model, host: HTMLElement) {
-    super(model, host, "pw-feature-gallery");
-    this.titleEl = el("div", { cls: "pw-title pw-export-text" });
-    this.errorEl = el("pre", { cls: "pw-error" });
+    super(model, host, "pw-feature-gallery", "FeatureGallery");
     this.search = el("input", { cls: "pw-input pw-fg-search", attrs: { type: "search", placeholder: "feature # or class", "aria-label": "search features by index or class" } });
     this.sort = select("sort by", SORTS, "frequency", (v) => this.setTraits({ sort_by: v, page: 0 }));
     this.order = button("↓", "descending / ascending", () => this.setTraits({ descending: !this.get<boolean>("descending"), page: 0 }), "pw-fg-order");
     this.dead = el("input", { attrs: { type: "checkbox" } });
     const deadField = el("label", { cls: "pw-field" }, [this.dead, el("span", { cls: "pw-field-label", text: "hide dead" })]);
     this.norm = select("colour range", [{ value: "feature", label: "feature max" }, { value: "image", label: "each image" }], "feature", (v) => this.setTraits({ normalization: v }));
-    this.cmap = select("colours", COLORMAP_NAMES.map((n) => ({ value: n, label: COLORMAPS[n].label })), "viridis", (v) => this.setTraits({ colormap: v }));
+    this.cmap = select("colours", COLORMAP_OPTIONS, "viridis", (v) => this.setTraits({ colormap: v }));
     const png = button("PNG", "save the current view as a PNG image", () => void this.exportPng(), "pw-fg-png");
     this.prev = button("◀", "previous page", () => this.setTraits({ page: Math.max(0, this.get<number>("page") - 1) }), "pw-fg-prev");
     this.next = button("▶", "next page", () => this.setTraits({ page: this.get<number>("page") + 1 }), "pw-fg-next");
@@ -164,9 +160,7 @@ export class FeatureGalleryView extends WidgetView {
       this.root.dataset.cards = String(ids.length);
       this.draw();
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      this.errorEl.textContent = `FeatureGallery: ${msg}`;
-      console.error(err);
+      this.showError(err);
     }
   }
 
@@ -276,9 +270,7 @@ export class FeatureGalleryView extends WidgetView {
       this.root.dataset.page = String(this.get<number>("page") ?? 0);
       this.root.dataset.paints = String(++this.paints);
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      this.errorEl.textContent = `FeatureGallery: ${msg}`;
-      console.error(err);
+      this.showError(err);
     }
   }
 

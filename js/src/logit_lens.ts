@@ -25,7 +25,7 @@ import {
 import { type Rect, chartPoint, classColor, mapSize, nextLayerPos, patchRect, patchTokenAt, rgb, textOn } from "./logit_lens/layout";
 import { pixelsToCanvas, scratch, sizeCanvas, strokePatchGrid } from "./shared/canvas";
 import { drawColorbar } from "./shared/colorbar";
-import { COLORMAPS, COLORMAP_NAMES, lut, lutIndex } from "./shared/colormap";
+import { COLORMAP_OPTIONS, lut, lutIndex } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
 import { type ColorScale, formatValue, makeScale } from "./shared/scale";
 import { type Model, WidgetView, renderWith } from "./shared/view";
@@ -60,9 +60,6 @@ const PROMPT_KEYS = ["prompts", "prompts_editable", "prompt_note", "status"];
 const MODE_LABEL: Record<Mode, string> = Object.fromEntries(MODES.map((m) => [m.value, m.label])) as Record<Mode, string>;
 
 export class LogitLensView extends WidgetView {
-  private readonly titleEl: HTMLDivElement;
-  private readonly toolbar: HTMLDivElement;
-  private readonly errorEl: HTMLPreElement;
   private readonly layerLabel: HTMLSpanElement;
   private readonly slider: HTMLInputElement;
   private readonly playButton: HTMLButtonElement;
@@ -97,11 +94,8 @@ export class LogitLensView extends WidgetView {
   private promptsShown = "";
 
   constructor(model: Model, host: HTMLElement) {
-    super(model, host, "pw-logit-lens");
+    super(model, host, "pw-logit-lens", "LogitLens");
 
-    this.titleEl = el("div", { cls: "pw-title pw-export-text" });
-    this.toolbar = el("div", { cls: "pw-toolbar" });
-    this.errorEl = el("pre", { cls: "pw-error" });
     this.playButton = button("▶ play", "animate through the layers", () => this.togglePlay(), "pw-ll-play");
     this.playButton.setAttribute("aria-pressed", "false");
     this.slider = el("input", { cls: "pw-ll-slider", attrs: { type: "range", min: "0", max: "0", step: "1", "aria-label": "layer" } });
@@ -164,7 +158,7 @@ export class LogitLensView extends WidgetView {
     );
     const cmap = select(
       "colours",
-      COLORMAP_NAMES.map((n) => ({ value: n, label: COLORMAPS[n].label })),
+      COLORMAP_OPTIONS,
       "viridis",
       (v) => this.setTraits({ colormap: v }),
     );
@@ -322,12 +316,6 @@ export class LogitLensView extends WidgetView {
     } catch (err) {
       this.showError(err);
     }
-  }
-
-  private showError(err: unknown): void {
-    const msg = err instanceof Error ? err.message : String(err);
-    this.errorEl.textContent = `LogitLens: ${msg}`;
-    console.error(err);
   }
 
   private buildPrefixButtons(): void {

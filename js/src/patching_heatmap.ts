@@ -33,7 +33,7 @@ import {
 import { type HeatLayout, type MapLayout, cellAtPoint, cellRect, colX, heatLayout, labelStep, mapLayout, prefixAt } from "./patching_heatmap/layout";
 import { pixelsToCanvas, sizeCanvas, strokePatchGrid } from "./shared/canvas";
 import { drawColorbar } from "./shared/colorbar";
-import { COLORMAPS, COLORMAP_NAMES, lut, lutIndex } from "./shared/colormap";
+import { COLORMAP_OPTIONS, lut, lutIndex } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
 import { type ColorScale, formatValue } from "./shared/scale";
 import { type Model, WidgetView, renderWith } from "./shared/view";
@@ -73,10 +73,7 @@ interface MapView {
 
 export class PatchingHeatmapView extends WidgetView {
 
-  private readonly titleEl: HTMLDivElement;
-  private readonly toolbar: HTMLDivElement;
   private readonly noteEl: HTMLDivElement;
-  private readonly errorEl: HTMLPreElement;
   private readonly heatLabel: HTMLDivElement;
   private readonly heatCanvas: HTMLCanvasElement;
   private readonly colorbarCanvas: HTMLCanvasElement;
@@ -121,12 +118,9 @@ export class PatchingHeatmapView extends WidgetView {
   private paints = 0;
 
   constructor(model: Model, host: HTMLElement) {
-    super(model, host, "pw-patching");
+    super(model, host, "pw-patching", "PatchingHeatmap");
 
-    this.titleEl = el("div", { cls: "pw-title pw-export-text" });
-    this.toolbar = el("div", { cls: "pw-toolbar" });
     this.noteEl = el("div", { cls: "pw-ph-note" });
-    this.errorEl = el("pre", { cls: "pw-error" });
     this.heatLabel = el("div", { cls: "pw-ph-label pw-export-text" });
     this.heatCanvas = el("canvas", {
       cls: "pw-canvas pw-ph-heat",
@@ -245,7 +239,7 @@ export class PatchingHeatmapView extends WidgetView {
       "global",
       (v) => this.setTraits({ normalization: v }),
     );
-    const cmap = select("colours", COLORMAP_NAMES.map((n) => ({ value: n, label: COLORMAPS[n].label })), "rdbu", (v) => this.setTraits({ colormap: v }));
+    const cmap = select("colours", COLORMAP_OPTIONS, "rdbu", (v) => this.setTraits({ colormap: v }));
     const head = select("head", [], "0", (v) => this.selectHead(Number(v)));
     const png = button("PNG", "save the current view (heatmap, maps, colour bar, panel) as a PNG image", () => {
       void this.exportPng();
@@ -355,12 +349,6 @@ export class PatchingHeatmapView extends WidgetView {
     } catch (err) {
       this.showError(err);
     }
-  }
-
-  private showError(err: unknown): void {
-    const msg = err instanceof Error ? err.message : String(err);
-    this.errorEl.textContent = `PatchingHeatmap: ${msg}`;
-    console.error(err);
   }
 
   private buildMaps(d: PatchData): void {

@@ -117,3 +117,6 @@ export function luminance([r, g, b]: [number, number, number]): number {
   };
   return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
 }
+
+/** The colour maps as options of a `select` control. */
+export const COLORMAP_OPTIONS: { value: string; label: string }[] = COLORMAP_NAMES.map((n) => ({ value: n, label: COLORMAPS[n].label }));

@@ -1,6 +1,7 @@
 // What every widget view shares: the model interface, trait access, change subscriptions that are
 // undone on destroy, a coalesced redraw (one per animation frame), the theme and the PNG export.
 import { composeView, downloadCanvas } from "./canvas";
+import { el } from "./dom";
 import { type Theme, type ThemeSetting, applyTheme, watchTheme } from "./theme";
 
 export type Callback = (...args: unknown[]) => void;
@@ -26,11 +27,20 @@ export abstract class WidgetView {
   protected readonly model: Model;
   protected readonly root: HTMLDivElement;
   protected readonly disposers: (() => void)[] = [];
+  /** The standard parts every view places in its layout: title, toolbar, error line. */
+  protected readonly titleEl = el("div", { cls: "pw-title pw-export-text" });
+  protected readonly toolbar = el("div", { cls: "pw-toolbar" });
+  protected readonly errorEl = el("pre", { cls: "pw-error" });
   protected theme!: Theme;
   private frame = 0;
   private rebuildPending = false;
 
-  constructor(model: Model, host: HTMLElement, className: string) {
+  constructor(
+    model: Model,
+    host: HTMLElement,
+    className: string,
+    private readonly widgetName: string,
+  ) {
     this.model = model;
     this.root = document.createElement("div");
     this.root.className = `pw-root ${className}`;
@@ -66,6 +76,13 @@ export abstract class WidgetView {
       this.model.on(event, cb);
       this.disposers.push(() => this.model.off(event, cb));
     }
+  }
+
+  /** Show an error in the view (as text) and in the console, instead of a blank widget. */
+  protected showError(err: unknown): void {
+    const msg = err instanceof Error ? err.message : String(err);
+    this.errorEl.textContent = `${this.widgetName}: ${msg}`;
+    console.error(err);
   }
 
   /** The usual wiring: `data` keys re-read everything, `look` keys re-lay out, `draw` keys repaint. */
