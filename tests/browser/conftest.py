@@ -231,6 +231,11 @@ def _jupyter_server(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Iter
     notif = settings / "@jupyterlab" / "apputils-extension"
     notif.mkdir(parents=True)
     (notif / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    # every cell stays rendered: with the default windowing, an output scrolled out of view is not laid out,
+    # so a widget below a tall one would never paint and the test could not count it
+    tracker = settings / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     token = uuid.uuid4().hex
     port = _free_port()
     env = dict(os.environ)
@@ -366,11 +371,15 @@ class Lab:
     def run_all(self, page: Any, attempts: int = 6) -> None:
         """Run every cell from the top, as a user would (Shift+Enter on each).
 
-        Keys pressed before the kernel's websocket is connected are lost, so this checks that the
-        first cell's prompt left ``[ ]`` and tries again if not.
+        Keys pressed before the kernel's websocket is connected are lost, so this checks that every code
+        cell with source has started (its prompt left ``[ ]``) and tries again if not.
         """
         page.wait_for_selector(".jp-Notebook .jp-Cell .jp-InputPrompt", timeout=60_000)
-        started = "() => !/\\[\\s*\\]/.test(document.querySelector('.jp-Notebook .jp-Cell .jp-InputPrompt').textContent)"
+        all_started = """() => {
+            const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')]
+                .filter((c) => (c.querySelector('.jp-InputArea-editor')?.textContent ?? '').trim() !== '');
+            return cells.length > 0 && cells.every((c) => !/\\[\\s*\\]/.test(c.querySelector('.jp-InputPrompt').textContent));
+        }"""
         for _ in range(attempts):
             n = page.locator(".jp-Notebook .jp-Cell").count()
             page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
@@ -378,10 +387,11 @@ class Lab:
             for _ in range(n):
                 page.keyboard.press("Shift+Enter")
             try:
-                page.wait_for_function(started, timeout=10_000)
+                page.wait_for_function(all_started, timeout=10_000)
                 return
             except Exception:  # noqa: BLE001  (playwright TimeoutError)
                 continue
+        page.screenshot(path=str(ARTIFACTS / "run_all_failed.png"), full_page=True)
         raise AssertionError("the notebook's cells never started running")
 
     def wait_for_widgets(self, page: Any, count: int, artifacts: Path, name: str, timeout_ms: int = 180_000) -> None:
