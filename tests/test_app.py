@@ -173,3 +173,11 @@ def test_a_loaded_hub_model_joins_the_menu(app, monkeypatch):
     assert app.set_model("tiny-hub")
     assert app.model_select.value == "tiny-hub" and "tiny-hub" in app.model_select.options
     assert calls == ["tiny-hub"]  # one refresh, not a second one from the menu's watcher
+
+
+def test_user_text_is_shown_as_text_not_html():
+    """A file name or model name with markup reaches the page escaped (Panel renders Markdown panes' HTML)."""
+    app = build_app().workshop
+    app.say("cannot read <img src=x onerror=alert(1)>.png")
+    assert "<img" not in app.message.object and "&lt;img src=x" in app.message.object
+    assert app.problem.startswith("cannot read <img")

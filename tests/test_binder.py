@@ -71,7 +71,9 @@ def test_binder_files_point_at_the_quickstart():
 
 def test_binder_install_runs_the_quickstart(tmp_path: Path):
     for tool in ("git", "npm"):
-        if shutil.which(tool) is None:
+        if shutil.which(tool) is None:  # scripts/test.sh installs both; only a hand-run may lack them
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(f"{tool} is not installed (this test may not be skipped when CI=true)")
             pytest.skip(f"{tool} is not installed")
     repo, venv, log = tmp_path / "repo", tmp_path / "venv", tmp_path / "binder.log"
     _clone(repo)

@@ -59,3 +59,10 @@ def test_lens_errors_name_the_fix(tiny, clip_b32):
     headless = build("vit_small_patch14_reg4_dinov2")
     with pytest.raises(ValueError, match="no classifier head"):
         pw.analysis.logit_lens(headless, pixels_for(headless, 1))
+
+
+def test_layers_out_of_range_are_refused_not_wrapped(tiny):
+    with pytest.raises(ValueError, match="layer 2 is out of range: the model has 2 layers"):
+        pw.analysis.logit_lens(tiny, pixels_for(tiny), layers=[2])
+    lens = pw.analysis.logit_lens(tiny, pixels_for(tiny), layers=[-1])
+    assert lens.layers == [tiny.cfg.n_layers - 1]

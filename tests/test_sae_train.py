@@ -159,6 +159,31 @@ def test_ctrl_c_stops_between_steps_with_a_checkpoint(tmp_path):
         assert torch.equal(value, resumed.state_dict()[key]), key
 
 
+def test_ctrl_c_without_checkpoint_dir_keeps_the_sae(capsys):
+    """Without checkpoint_dir an interrupt still loses nothing: the SAE as trained so far is saved and the
+    message says where; it is the same SAE as the callback saw at the interrupted step."""
+    import os
+    import re
+    import signal
+
+    x, _ = synthetic(n=2000, d=8, m=16)
+    seen = {}
+
+    def ctrl_c(step, sae, metrics):
+        if step == 6:
+            seen["state"] = {k: v.detach().clone() for k, v in sae.named_parameters()}  # the weights a file holds
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        pw.train_sae(x, expansion=4, k=2, batch_size=200, steps=20, seed=1, progress=False, callback=ctrl_c)
+    out = capsys.readouterr().out
+    path = re.search(r"saved in '([^']+)'", out).group(1)
+    kept = dict(pw.SAE.load(path).named_parameters())
+    assert seen["state"].keys() == kept.keys()
+    for key, value in seen["state"].items():
+        assert torch.equal(value, kept[key]), key
+
+
 def test_mouse_vit_sae_explains_its_hook(tmp_path):
     """The bundled mouse-vit at blocks.3.hook_resid_post (its last block): a small TopK SAE trained in seconds
     explains >= 90% of the variance on held-out images (measured 0.944; blocks.2 reaches only 0.86 in this

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..hooked.config import layer_index
+
 SITES = ("resid_pre", "resid_mid", "resid_post")
 
 
@@ -107,7 +109,7 @@ def logit_lens(
     cfg = model.cfg
     if site not in SITES:
         raise ValueError(f"site must be one of {SITES}; got {site!r}")
-    layers = list(range(cfg.n_layers)) if layers is None else [int(l) % cfg.n_layers for l in layers]
+    layers = list(range(cfg.n_layers)) if layers is None else [layer_index(l, cfg.n_layers) for l in layers]
     if cfg.family == "open_clip":
         if not prompts:
             raise ValueError("a CLIP logit lens reads out against text: pass prompts=['a photo of a cat', ...]")

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from ..hooked.config import layer_index
+
 SITES = {
     # site: (hook suffix, activation layout after the batch axis)
     "resid_pre": ("hook_resid_pre", ("position", "d_model")),
@@ -149,7 +151,7 @@ def patch(
     if method not in ("exact", "attribution"):
         raise ValueError(f"method must be 'exact' or 'attribution'; got {method!r}")
     cfg = model.cfg
-    layers = list(range(cfg.n_layers)) if layers is None else [int(l) % cfg.n_layers for l in layers]
+    layers = list(range(cfg.n_layers)) if layers is None else [layer_index(l, cfg.n_layers) for l in layers]
     clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
     if clean_px.shape != corrupted_px.shape:
         raise ValueError(f"clean and corrupted batches differ in shape: {list(clean_px.shape)} vs {list(corrupted_px.shape)}")
@@ -253,7 +255,7 @@ def run_patched(
         raise ValueError(f"by={by!r} does not apply to site={site!r}")
     clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
     base_px, source_px = (corrupted_px, clean_px) if direction == "denoise" else (clean_px, corrupted_px)
-    name = f"blocks.{int(layer) % model.cfg.n_layers}.{suffix}"
+    name = f"blocks.{layer_index(layer, model.cfg.n_layers)}.{suffix}"
     with torch.no_grad():
         _, cache = model.run_with_cache(source_px, names_filter=[name])
         source = cache[name]

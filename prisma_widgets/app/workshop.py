@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 from typing import Any
 
@@ -41,6 +42,7 @@ class WorkshopApp:
         self.tabs = list(TABS if tabs is None else tabs)
         self.model: Any = None
         self.model_name = ""
+        self.problem = ""  # the message shown above the tabs, as given (shown escaped)
         self.image = default_image() if image is None else np.asarray(image, dtype=np.uint8)
         self.image_name = "a synthetic scene (zoo.scenes(1, seed=0))"
         self.widgets: dict[int, Any] = {}
@@ -69,19 +71,22 @@ class WorkshopApp:
         self.layout = pn.Row(sidebar, pn.Column(f"# {TITLE}", self.message, self.tab_view,
                                                 sizing_mode="stretch_width"), sizing_mode="stretch_width")
         if not self.set_model(model) and model != BUNDLED_MODELS[0]:
-            problem = self.message.object  # start on a mouse, and say why
+            problem = self.problem  # start on a mouse, and say why
             self.set_model(BUNDLED_MODELS[0])
             self.say(problem)
 
     # ---------------------------------------------------------------------------------------------
     def say(self, problem: str = "") -> None:
-        """Show ``problem`` above the tabs (an empty string hides the message)."""
-        self.message.object = problem
+        """Show ``problem`` above the tabs (an empty string hides the message). It is shown as text: file and
+        model names come from the user, and Panel renders Markdown panes' HTML."""
+        self.problem = problem
+        self.message.object = _as_text(problem)
         self.message.visible = bool(problem)
 
     def _refresh_status(self) -> None:
         notice = getattr(self.model, "notice", None) or ""
-        self.status.object = f"**{self.model_name}** on {self.image_name}" + (f"\n\n{notice}" if notice else "")
+        self.status.object = (f"**{_as_text(self.model_name)}** on {_as_text(self.image_name)}"
+                              + (f"\n\n{_as_text(notice)}" if notice else ""))
         self.preview.object = _png(self.image)
 
     def set_model(self, name: str) -> bool:
@@ -132,8 +137,8 @@ class WorkshopApp:
             widget = tab.make(self.model, self.image)
         except Exception as err:  # noqa: BLE001  (shown to the user; the other tabs keep working)
             self.widgets[index] = None
-            pane[:] = [pn.pane.Alert(f"{tab.title} could not be computed for {self.model_name}: "
-                                     f"{type(err).__name__}: {err}", alert_type="warning")]
+            pane[:] = [pn.pane.Alert(_as_text(f"{tab.title} could not be computed for {self.model_name}: "
+                                              f"{type(err).__name__}: {err}"), alert_type="warning")]
             return
         self.widgets[index] = widget
         pane[:] = [pn.pane.Markdown(tab.about), to_panel(widget)] if tab.about else [to_panel(widget)]
@@ -152,3 +157,8 @@ def build_app(model: str = BUNDLED_MODELS[0], image: np.ndarray | None = None) -
     app = WorkshopApp(model=model, image=image)
     app.layout.workshop = app  # tests and callers reach the session's state from the layout
     return app.layout
+
+
+def _as_text(text: str) -> str:
+    """User-derived text for a Markdown pane: HTML escaped, so it shows as typed and never runs."""
+    return html.escape(str(text))

@@ -44,3 +44,16 @@ class HookedViTConfig:
         prefix += [f"prefix{i}" for i in range(len(prefix), self.n_prefix_tokens)]
         rows, cols = self.grid
         return prefix + [f"r{r}c{c}" for r in range(rows) for c in range(cols)]
+
+
+def layer_index(layer: int, n_layers: int) -> int:
+    """``layer`` as an index in ``[0, n_layers)``; negative counts from the end (``-1`` is the last layer).
+
+    Example:
+        >>> layer_index(-1, 12), layer_index(3, 12)
+        (11, 3)
+    """
+    i = int(layer)
+    if not -n_layers <= i < n_layers:
+        raise ValueError(f"layer {i} is out of range: the model has {n_layers} layers (0..{n_layers - 1}, or -1 for the last)")
+    return i % n_layers

@@ -30,9 +30,10 @@ def offline() -> bool:
 
     Example:
         >>> import os, prisma_widgets as pw
+        >>> before = os.environ.get("PRISMA_WIDGETS_OFFLINE")
         >>> os.environ["PRISMA_WIDGETS_OFFLINE"] = "1"; pw.offline()
         True
-        >>> del os.environ["PRISMA_WIDGETS_OFFLINE"]
+        >>> _ = os.environ.pop("PRISMA_WIDGETS_OFFLINE") if before is None else os.environ.update(PRISMA_WIDGETS_OFFLINE=before)
     """
     return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
                for v in ("PRISMA_WIDGETS_OFFLINE", "HF_HUB_OFFLINE"))

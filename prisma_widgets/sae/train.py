@@ -349,11 +349,13 @@ def train_sae(
         start = total_steps * (1 - lr_decay)
         return lr if s < start else lr * max(0.0, (total_steps - s) / max(1.0, total_steps - start))
 
+    between_steps = True  # False while a step is half-done: an interrupt there leaves nothing consistent to save
     try:
         with _Interrupts() as interrupts:
             while step < total_steps:
                 if interrupts.hit:
                     raise KeyboardInterrupt
+                between_steps = False
                 batch = stream.next(batch_size)
                 x = batch[rank * local:(rank + 1) * local] if world > 1 else batch
                 with autocast:
@@ -382,6 +384,7 @@ def train_sae(
                     acc += torch.stack([loss.detach().float(), parts["mse"].float(), parts["l0"].float(),
                                         torch.ones((), device=device), torch.zeros((), device=device)])
                 step += 1
+                between_steps = True
                 metrics = None
                 if step % log_every == 0 or step == total_steps:
                     dead = sae.tokens_since_fired >= dead_after
@@ -401,10 +404,19 @@ def train_sae(
                 if callback is not None:
                     callback(step, sae, metrics)
     except KeyboardInterrupt:
-        checkpoint()
         if rank == 0:
-            where = (f"; checkpoint saved in {checkpoint_dir!r}, run the same call again to resume" if checkpoint_dir
-                     else " (pass checkpoint_dir=... to make runs resumable)")
+            if not between_steps:  # a second Ctrl-C, mid-step: the optimiser may be half-way through an update
+                where = ("; stopped mid-step, so the last periodic checkpoint is kept: run the same call again to "
+                         "resume from it" if checkpoint_dir else "")
+            elif checkpoint_dir:
+                checkpoint()
+                where = f"; checkpoint saved in {checkpoint_dir!r}, run the same call again to resume"
+            else:  # nothing trained is lost: the SAE as it is now goes to a fresh folder
+                import tempfile
+
+                saved = sae.save(tempfile.mkdtemp(prefix="prisma-sae-interrupted-"))
+                where = (f"; the SAE so far is saved in {str(saved)!r} (pw.SAE.load it); pass checkpoint_dir=... "
+                         "to make runs resumable")
             print(f"\ninterrupted at step {step} of {total_steps}{where}")
         raise
     finally:

@@ -433,8 +433,9 @@ class FeatureGallery(PrismaWidget):
     def save_html(
         self,
         path: str | pathlib.Path,
-        features: Sequence[int] | None = None,
         title: str | None = None,
+        *,
+        features: Sequence[int] | None = None,
         compress: bool = True,
     ) -> pathlib.Path:
         """Write the chosen ``features`` (default: the cards on screen and the selected feature) to one

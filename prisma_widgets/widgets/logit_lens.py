@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import traitlets
 
-from ._layout import as_uint8_image, default_token_labels, infer_layout
+from ..hooked.config import layer_index
 from ._base import (
     ArrayTrait,
     PrismaWidget,
@@ -48,6 +48,7 @@ from ._base import (
     encode_array,
     quantize_rows,
 )
+from ._layout import as_uint8_image, default_token_labels, infer_layout
 
 MODES = ("top1", "class_prob", "entropy", "kl", "rank")
 NORMALIZATIONS = ("layer", "global")
@@ -238,7 +239,7 @@ class LogitLens(PrismaWidget):
             raise ValueError("pass the image to read out")
         self._model, self._image = model, image
         self._labels = list(labels) if labels is not None else None
-        self._layers_arg = None if layers is None else [int(x) % cfg.n_layers for x in layers]
+        self._layers_arg = None if layers is None else [layer_index(x, cfg.n_layers) for x in layers]
         state = self._compute(list(prompts) if prompts else None, site)
         state["image_pixels"] = encode_array(model.display_images([image])[0])
         state["prompts"] = list(prompts) if prompts else []

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import traitlets
 
+from ..hooked.config import layer_index
 from ._base import ArrayTrait, PrismaWidget, _to_numpy, bundle_css, bundle_esm, check_choice, decode_array, encode_array
 from ._layout import as_uint8_image, default_token_labels, infer_layout
 
@@ -52,7 +53,8 @@ DEFAULT_MAX_PRECOMPUTED = 4096
 
 def allowed_by(site: str) -> list[str]:
     """The ``by`` values that apply to a site (``head`` needs a per-head site: ``z`` or ``pattern``)."""
-    from prisma_widgets.analysis.patching import BY, SITES as ENGINE_SITES
+    from prisma_widgets.analysis.patching import BY
+    from prisma_widgets.analysis.patching import SITES as ENGINE_SITES
 
     layout = ENGINE_SITES[site][1]
     return [b for b in BYS if set(BY[b]) <= set(layout)]
@@ -248,7 +250,7 @@ class PatchingHeatmap(PrismaWidget):
                 f"clean and corrupted must each be one image of the model's input size {list(cfg.image_size)}; "
                 f"got pixels {list(self._clean.shape)} and {list(self._corrupted.shape)}"
             )
-        self._layers = None if layers is None else sorted({int(x) % cfg.n_layers for x in layers})
+        self._layers = None if layers is None else sorted({layer_index(x, cfg.n_layers) for x in layers})
         self._readout, names = self._make_readout(model, labels, prompts)
         self._names = names
         clean_img = model.display_images(self._clean)[0]
