@@ -190,3 +190,13 @@ def test_mouse_vit_sae_features_are_tied_to_shape_classes(mouse, tmp_path):
     assert len(set(test_labels[stats.top_images[tied, 0]].tolist())) >= 6  # most classes have one
     assert len(agree) >= 0.5 * len(tied)
 
+
+
+def test_a_misspelled_token_mode_is_refused():
+    model = pw.load("mouse-vit")
+    sae = pw.SAE(d_in=128, d_sae=16, k=2, hook="blocks.3.hook_resid_post")
+    images, _ = pw.zoo.shapes(2, seed=0)
+    with pytest.raises(ValueError, match="tokens must be one of 'all', 'patches', 'cls'; got 'patch'"):
+        pw.feature_stats(model, sae, images, tokens="patch")
+    with pytest.raises(ValueError, match="tokens must be one of"):
+        sae.evaluate(torch.zeros(4, 128), model=model, images=images, tokens="patch")

@@ -96,6 +96,8 @@ def downstream(
         raise ValueError("name the hook the SAE was trained on: sae.evaluate(..., hook='blocks.3.hook_resid_post')")
     _hook_layer_stop(model, hook)  # a clear error for unknown names
     tokens = tokens or sae.cfg.tokens or "all"
+    if tokens not in ("all", "patches", "cls"):
+        raise ValueError(f"tokens must be one of 'all', 'patches', 'cls'; got {tokens!r}")
     cfg = model.cfg
     sel = {"all": slice(None), "patches": slice(cfg.n_prefix_tokens, None), "cls": slice(0, 1)}[tokens]
     source = images if isinstance(images, _Source) else _Source(images)

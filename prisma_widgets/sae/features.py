@@ -356,6 +356,8 @@ def feature_stats(
         >>> stats.class_effects.shape     # [features, classes]
         (64, 8)
     """
+    if tokens not in ("all", "patches", "cls"):
+        raise ValueError(f"tokens must be one of 'all', 'patches', 'cls'; got {tokens!r}")
     hook = hook or getattr(sae.cfg, "hook", None)
     if not hook:
         raise ValueError("pass hook=...: the SAE's config does not name the hook it was trained on")

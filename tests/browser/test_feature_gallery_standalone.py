@@ -67,10 +67,10 @@ def test_cards_detail_and_patch_lookup_offline(saved, offline_page, artifacts: P
     assert buttons.count() >= 1
     assert "active features" in page.locator(".pw-fg-section-title.pw-export-text").text_content()
     enabled = [b for b in buttons.all() if b.is_enabled()]
-    if enabled:  # a listed feature that this page holds opens it
-        target = enabled[0].text_content().split()[0][1:]
-        enabled[0].click()
-        page.wait_for_function(f"() => document.querySelector('.pw-root').dataset.feature === '{target}'")
+    assert enabled, "the page holds none of the features active at this patch"
+    target = enabled[0].text_content().split()[0][1:]  # a listed feature that this page holds opens it
+    enabled[0].click()
+    page.wait_for_function(f"() => document.querySelector('.pw-root').dataset.feature === '{target}'")
 
     # sorting and search run in the page
     page.locator("input.pw-fg-search").fill("13")
