@@ -18,7 +18,8 @@ python -m pip install -q --upgrade pip
 
 echo "==> installing prisma_widgets with JupyterLab (builds the JS bundle with npm on first install)"
 python -m pip install -q -e ".[lab,viz]"
-python -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
+# the notebook's "python3" kernel, inside this venv (--sys-prefix: a user-wide kernel would be left alone)
+python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
 echo "==> running $NOTEBOOK on the bundled offline model"
 start=$(date +%s)
