@@ -164,3 +164,37 @@ def test_fallback_stands_in_offline_with_a_notice(monkeypatch):
         pw.load("vit_tiny_patch16_224")
     # random weights never need the hub, so the fallback is not used
     assert pw.load("vit_tiny_patch16_224", pretrained=False, fallback="mouse-vit", img_size=32, depth=1).notice is None
+
+
+def test_offline_mode_loads_weights_already_in_the_hub_cache(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+    import timm
+    from safetensors.torch import save_file
+
+    # Only PRISMA_WIDGETS_OFFLINE is on: huggingface_hub itself would go to the network.
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("PRISMA_WIDGETS_OFFLINE", "1")
+    arch, small = "vit_tiny_patch16_224", {"img_size": 32, "depth": 1}
+    torch.manual_seed(3)
+    fetched_before = timm.create_model(arch, pretrained=False, **small)
+    # the hub cache as huggingface_hub lays it out: refs/main names the snapshot that holds the file
+    repo = fetched_before.pretrained_cfg["hf_hub_id"]
+    cache = tmp_path / f"models--{repo.replace('/', '--')}"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (cache / "snapshots" / commit).mkdir(parents=True)
+    save_file(fetched_before.state_dict(), cache / "snapshots" / commit / "model.safetensors")
+    (cache / "refs").mkdir()
+    (cache / "refs" / "main").write_text(commit)
+
+    model = pw.load(arch, fallback="mouse-vit", cache_dir=str(tmp_path), **small)
+    assert model.notice is None and model.name == arch
+    loaded = model.model.state_dict()
+    for key, tensor in fetched_before.state_dict().items():
+        torch.testing.assert_close(loaded[key], tensor, rtol=0, atol=0, msg=key)
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is False  # switched back after the load
+
+    # not in the cache: the fallback stands in, without a network call
+    (cache / "refs" / "main").unlink()
+    with pytest.warns(UserWarning, match="mouse-vit"):
+        assert pw.load(arch, fallback="mouse-vit", cache_dir=str(tmp_path), **small).name == "mouse-vit"

@@ -82,12 +82,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _cache_only() -> bool:
-    import os
-
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _check_name(name: str) -> None:
     """Refuse a name that is neither a timm model nor an open_clip spec, before any download."""
     from prisma_widgets.hooked.loading import OPEN_CLIP_PREFIX, _is_timm_name, _unknown_model
@@ -100,9 +94,9 @@ def _check_name(name: str) -> None:
 def load_model(name: str) -> Any:
     """``pw.load(name)``, cached, with a :class:`ModelLoadError` that says what went wrong.
 
-    Bundled mice always load. A hub name needs the network, or its weights in the local cache with
-    ``HF_HUB_OFFLINE=1`` set (then nothing is fetched). Without a network the answer comes at once,
-    not after the hub client's retries.
+    Bundled mice always load. A hub name needs the network, or, in offline mode (``PRISMA_WIDGETS_OFFLINE=1``
+    or ``HF_HUB_OFFLINE=1``), its weights in the local cache (then nothing is fetched). Without a network
+    the answer comes at once, not after the hub client's retries.
     """
     import prisma_widgets as pw
 
@@ -112,19 +106,12 @@ def load_model(name: str) -> Any:
         raise ModelLoadError("type a model name, e.g. vit_base_patch16_224 or open_clip:ViT-B-32/openai")
     if name not in BUNDLED_MODELS:
         _check_name(name)
-    if name not in BUNDLED_MODELS and not _cache_only():
-        if pw.offline():
-            raise ModelLoadError(
-                f"{name!r} needs its pretrained weights from the model hub, but offline mode is on "
-                f"(PRISMA_WIDGETS_OFFLINE). Choose a bundled model ({bundled}), or set HF_HUB_OFFLINE=1 "
-                "if the weights are already in the local cache."
-            )
-        if not hub_reachable():
-            raise ModelLoadError(
-                f"{name!r} needs its pretrained weights, but the model hub cannot be reached: this machine "
-                f"seems to be offline. The bundled models ({bundled}) work without a network; weights already "
-                "in the local cache load when the app is started with HF_HUB_OFFLINE=1."
-            )
+    if name not in BUNDLED_MODELS and not pw.offline() and not hub_reachable():
+        raise ModelLoadError(
+            f"{name!r} needs its pretrained weights, but the model hub cannot be reached: this machine "
+            f"seems to be offline. The bundled models ({bundled}) work without a network; weights already "
+            "in the local cache load when the app is started with PRISMA_WIDGETS_OFFLINE=1."
+        )
     try:
         return pw.load(name)
     except pw.OfflineError as err:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -21,7 +23,8 @@ class OfflineError(RuntimeError):
 def _offline_hint(name: str, err: Exception) -> RuntimeError:
     return OfflineError(
         f"could not fetch the pretrained weights of {name!r} ({type(err).__name__}: {err}). "
-        "Offline? Use pretrained=False for random weights, or a bundled model such as pw.load('mouse-vit')."
+        "Offline? Weights fetched once before load from the local hub cache; otherwise use pretrained=False "
+        "for random weights, or a bundled model such as pw.load('mouse-vit')."
     )
 
 
@@ -37,6 +40,29 @@ def offline() -> bool:
     """
     return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
                for v in ("PRISMA_WIDGETS_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+@contextlib.contextmanager
+def _hub_cache_only() -> Iterator[None]:
+    """In offline mode, hub downloads read the local cache only, so weights fetched earlier still load.
+
+    huggingface_hub reads ``HF_HUB_OFFLINE`` once, at import, so ``PRISMA_WIDGETS_OFFLINE`` (or an
+    ``HF_HUB_OFFLINE`` set later) has to reach it through its constant.
+    """
+    if not offline():
+        yield
+        return
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        yield
+        return
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
 
 
 def _timm_arch(name: str) -> str:
@@ -67,7 +93,9 @@ def _load_timm(name: str, pretrained: bool, kwargs: dict[str, Any]) -> torch.nn.
     import timm
 
     try:
-        return timm.create_model(name[len("timm/"):] if name.startswith("timm/") else name, pretrained=pretrained, **kwargs)
+        with _hub_cache_only():
+            return timm.create_model(name[len("timm/"):] if name.startswith("timm/") else name,
+                                     pretrained=pretrained, **kwargs)
     except (OSError, ConnectionError, TimeoutError) as err:
         raise _offline_hint(name, err) from err
 
@@ -88,7 +116,8 @@ def _load_open_clip(spec: str, pretrained: bool, kwargs: dict[str, Any]) -> tupl
         if weights is None:
             raise ValueError(f"open_clip has no pretrained weights for {arch}; use pretrained=False")
     try:
-        model = open_clip.create_model(arch, pretrained=weights, **kwargs)
+        with _hub_cache_only():
+            model = open_clip.create_model(arch, pretrained=weights, **kwargs)
     except (OSError, ConnectionError, TimeoutError) as err:
         raise _offline_hint(OPEN_CLIP_PREFIX + spec, err) from err
     return model, open_clip.get_tokenizer(arch)
@@ -109,8 +138,9 @@ def load(
     Extra keyword arguments go to ``timm.create_model`` / ``open_clip.create_model`` (``img_size``, ``depth`` ...).
 
     ``fallback`` (e.g. ``"mouse-vit"``) is loaded instead when the pretrained weights cannot be fetched
-    (offline, or :func:`offline` mode is on); a warning says so and ``model.notice`` holds a sentence to show
-    the reader. Without ``fallback`` that case raises :class:`OfflineError`, which says what to do.
+    (offline, or :func:`offline` mode is on and they are not in the local hub cache); a warning says so and
+    ``model.notice`` holds a sentence to show the reader. Without ``fallback`` that case raises
+    :class:`OfflineError`, which says what to do.
 
     Example:
         >>> import prisma_widgets as pw
@@ -120,8 +150,6 @@ def load(
     """
     if fallback is not None and pretrained:
         try:
-            if offline():
-                raise OfflineError("offline mode is on (PRISMA_WIDGETS_OFFLINE or HF_HUB_OFFLINE)")
             return load(name, pretrained=True, device=device, **kwargs)
         except OfflineError as err:
             model = load(fallback, pretrained=True, device=device)
