@@ -206,6 +206,11 @@ class HookedViT(nn.Module):
         (``lambda name: "resid" in name``), a list of these, or ``None`` for every hook. Asking for
         ``hook_pattern`` or ``hook_attn_scores`` switches those blocks to explicit attention; all else
         keeps the fused kernel. With ``stop_at_layer`` the pass ends there and the output is the residual stream.
+
+        Keeping every hook holds about 1.4 GB for ViT-B/16 at batch 8. On Linux CPUs, glibc returns that memory
+        to the OS and page-faults it back on the next call; starting Python with
+        ``MALLOC_TRIM_THRESHOLD_=8589934592 MALLOC_MMAP_THRESHOLD_=33554432`` (or jemalloc) keeps it instead,
+        which brings such calls from 1.5-2x to about 1.05x of the plain forward.
         """
         store: dict[str, torch.Tensor] = {}
 
