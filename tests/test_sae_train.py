@@ -220,3 +220,52 @@ def test_downstream_effect_says_when_the_tokens_reach_nothing(tmp_path):
     store_all = pw.cache_activations(model, images, hook, tmp_path / "all", tokens="all", progress=False)
     metrics = sae.evaluate(store_all, model=model, images=images, tokens="all")
     assert metrics["loss_zero"] > metrics["loss_clean"] + 0.5
+
+
+INTERRUPTED_RANKS_SCRIPT = """
+import os, signal, sys, torch, torch.distributed as dist, torch.multiprocessing as mp
+import prisma_widgets as pw
+
+def run(rank, world, out):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method="file://" + os.path.join(out, "rendezvous"), rank=rank,
+                            world_size=world)
+    x = torch.randn(4000, 8, generator=torch.Generator().manual_seed(0))
+    last = [0]
+
+    def ctrl_c_on_rank_1(step, sae, metrics):
+        last[0] = step
+        if rank == 1 and step == 3:  # only this process sees it, between steps 3 and 4
+            os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        pw.train_sae(x, expansion=2, k=2, batch_size=100, steps=40, seed=1, progress=False, log_every=5,
+                     checkpoint_dir=os.path.join(out, "ckpt"), callback=ctrl_c_on_rank_1)
+        stopped = "finished"
+    except KeyboardInterrupt:
+        stopped = str(last[0])
+    with open(os.path.join(out, f"stopped{rank}.txt"), "w") as fh:
+        fh.write(stopped)
+    dist.destroy_process_group()
+
+if __name__ == "__main__":
+    mp.spawn(run, args=(2, sys.argv[1]), nprocs=2)
+"""
+
+
+def test_ctrl_c_in_one_torchrun_process_stops_all_at_the_same_step(tmp_path):
+    """Without agreement the interrupted rank stops alone and the other waits in all_reduce (here: the timeout)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_RANKS_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+           "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    # both stop at step 5, the first agreement point after the Ctrl-C; rank 0 saved the checkpoint there
+    assert [(tmp_path / f"stopped{r}.txt").read_text() for r in (0, 1)] == ["5", "5"]
+    assert json.loads((tmp_path / "ckpt" / "checkpoint.json").read_text())["step"] == 5

@@ -157,3 +157,16 @@ def test_to_circuitsvis_uses_patch_labels_and_no_mask():
 
 def test_public_export_is_lazy():
     assert pw.AttentionGrid is AttentionGrid
+
+
+def test_display_images_accept_unit_and_byte_floats_and_refuse_normalised_ones():
+    from prisma_widgets.widgets._layout import as_uint8_image
+
+    rng = np.random.default_rng(4)
+    raw = rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    assert (as_uint8_image(raw.astype(np.float32) / 255) == raw).all()
+    assert (as_uint8_image(raw.astype(np.float64)) == raw).all()
+    assert (as_uint8_image(raw.transpose(2, 0, 1).astype(np.float32) / 255 - 0.01) <= raw).all()  # slight undershoot
+    normalised = (raw.astype(np.float32) / 255 - 0.5) / 0.25
+    with pytest.raises(ValueError, match="looks normalised.*display_images"):
+        as_uint8_image(normalised)

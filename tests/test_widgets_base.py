@@ -17,7 +17,6 @@ from prisma_widgets.widgets._base import (
     encode_array,
     json_for_script,
     quantize_rows,
-    quantize_signed,
     script_safe_js,
 )
 
@@ -72,15 +71,6 @@ def test_quantize_rows_bound():
     assert (err <= bound).all(), float((err - bound).max())
     assert (q.max(-1)[x.max(-1) > 0] == 255).all()  # each row uses the full range
     assert (q[0, 0] == 0).all() and s[0, 0] == 0
-
-
-def test_quantize_signed_bound():
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((8, 33)).astype(np.float32)
-    q, s = quantize_signed(x, axis=-1)
-    assert q.dtype == np.int8 and q.min() >= -127
-    err = np.abs(q.astype(np.float32) * s - x)
-    assert (err <= s / 2 * (1 + 1e-6)).all()
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -188,3 +178,12 @@ def test_theme_and_colormap_validation():
         w.theme = "sepia"
     with pytest.raises(traitlets.TraitError):
         w.colormap = "jet"
+
+
+def test_save_html_names_a_non_finite_value_and_how_to_fix_it(tmp_path):
+    w, _ = _page(tmp_path)
+    w.opacity = float("nan")
+    with pytest.raises(ValueError, match=r"AttentionGrid\.opacity is nan.*finite number"):
+        w.save_html(tmp_path / "nan.html")
+    assert _base._first_non_finite({"a": [1.0, {"b": float("-inf")}]}) == ("a[1]['b']", float("-inf"))
+    assert _base._first_non_finite({"a": [1.0, 2], "b": "nan"}) is None

@@ -26,6 +26,7 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def save_sae(sae: SAE, path: str) -> str:
+    """Write ``sae`` to the folder ``path`` (created if needed) and return it; see :meth:`SAE.save`."""
     from safetensors.torch import save_file
 
     path = os.fspath(path)
@@ -94,6 +95,10 @@ def _config_from_file(cfg: dict[str, Any], source: str) -> SAEConfig:
 
 
 def load_sae(path: str, model: Any = None, hook: str | None = None, device: Any = None) -> SAE:
+    """Read an SAE folder (ours or SAE-Lens'), checking shapes and, given ``model``, the hook width.
+
+    See :meth:`SAE.load`.
+    """
     from safetensors.torch import load_file
 
     path = os.fspath(path)

@@ -223,6 +223,24 @@ class _Interrupts:
             signal.signal(signal.SIGINT, self.previous)
 
 
+def _stop_now(hit: bool, world: int, step: int, every: int, device: torch.device) -> bool:
+    """Whether training stops before this step.
+
+    Under ``torchrun`` every process gets the Ctrl-C, but not necessarily between the same two steps; a process
+    that stopped alone would leave the others waiting in ``all_reduce`` for ever. So the processes agree,
+    every ``every`` steps (where the loop waits for the device anyway), and all stop at the same step.
+    """
+    if world == 1:
+        return hit
+    if step % every:
+        return False
+    import torch.distributed as dist
+
+    flag = torch.tensor([float(hit)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 # ---------------------------------------------------------------- the loop
 def train_sae(
     data: ActivationStore | torch.Tensor,
@@ -258,7 +276,8 @@ def train_sae(
     row norms, coefficient ``l1``, default 0.05 on the variance-normalised loss). With ``checkpoint_dir`` the run
     saves a checkpoint every ``checkpoint_every`` steps and on Ctrl-C, and the same call resumes it; a finished
     run's SAE is loaded and returned. Under ``torchrun`` each process takes its slice of every batch and
-    gradients are averaged across processes.
+    gradients are averaged across processes; a Ctrl-C stops them all at the same step, within ``log_every``
+    steps.
     """
     import torch.distributed as dist
 
@@ -353,7 +372,7 @@ def train_sae(
     try:
         with _Interrupts() as interrupts:
             while step < total_steps:
-                if interrupts.hit:
+                if _stop_now(interrupts.hit, world, step, log_every, device):
                     raise KeyboardInterrupt
                 between_steps = False
                 batch = stream.next(batch_size)

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import html
 import json
+import math
 import pathlib
 import re
 import zlib
@@ -126,16 +127,6 @@ def quantize_rows(x: Any, levels: int = 255) -> tuple[np.ndarray, np.ndarray]:
 def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``q * scale`` as float32 (inverse of :func:`quantize_rows`, up to its bound)."""
     return q.astype(np.float32) * np.asarray(scale, dtype=np.float32)[..., None]
-
-
-def quantize_signed(x: Any, axis: int | tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric ``int8`` quantisation: ``s = max|x| / 127`` over ``axis`` (kept), ``|error| <= s / 2``."""
-    a = np.asarray(_to_numpy(x), dtype=np.float32)
-    top = np.abs(a).max(axis=axis, keepdims=True) if a.size else np.zeros((), np.float32)
-    scale = (top / np.float32(127)).astype(np.float32)
-    safe = np.where(scale > 0, scale, np.float32(1.0))
-    q = np.clip(np.rint(a / safe), -127, 127).astype(np.int8)
-    return q, scale
 
 
 # --------------------------------------------------------------------------------------------------
@@ -348,6 +339,18 @@ def _standalone_state(widget: anywidget.AnyWidget, compress: bool) -> tuple[dict
     return state, out
 
 
+def _first_non_finite(obj: Any, where: str = "") -> tuple[str, float] | None:
+    """The path (``"vmax"``, ``"meta['scale'][2]"``) and value of the first NaN or infinity in ``obj``."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where, obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = _first_non_finite(value, f"{where}[{key!r}]" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def write_standalone_html(
     widget: anywidget.AnyWidget,
     name: str,
@@ -359,6 +362,13 @@ def write_standalone_html(
     from prisma_widgets import __version__
 
     state, buffers = _standalone_state(widget, compress)
+    bad = _first_non_finite(state)
+    if bad is not None:
+        where, value = bad
+        raise ValueError(
+            f"{type(widget).__name__}.{where} is {value}, which a saved page cannot hold (JSON has no NaN or "
+            "infinity); set it to a finite number or None before save_html"
+        )
     payload = {"widget": name, "state": state, "buffers": buffers}
     bundle = script_safe_js(_read_static(f"{name}.standalone.js"))
     css = _read_static(f"{name}.css") if (STATIC_DIR / f"{name}.css").exists() else ""
@@ -397,8 +407,8 @@ def write_standalone_html(
 class PrismaWidget(anywidget.AnyWidget):
     """Base class: theme, colour map, title, and export to a standalone HTML file.
 
-    Subclasses set ``_widget_name`` (the entry ``js/src/<name>.ts``) and call ``_bundle(name)`` for
-    ``_esm`` and ``_css``.
+    Subclasses set ``_widget_name`` (the entry ``js/src/<name>.ts``) and set ``_esm = bundle_esm(name)``
+    and ``_css = bundle_css(name)``.
     """
 
     _widget_name: ClassVar[str] = ""

@@ -73,7 +73,15 @@ def as_uint8_image(image: Any) -> np.ndarray | None:
     a = a[..., :3]
     if a.dtype != np.uint8:
         f = a.astype(np.float32)
-        if f.max() <= 1.0 + 1e-6:
+        unit = f.max() <= 1.0 + 1e-6
+        # Resampling may undershoot 0 a little. Clearly below 0 with a small maximum is a normalised model
+        # input (about -2..2.6), which clipping would garble.
+        if f.min() < (-12.0 if f.max() > 8.0 else -0.05):
+            raise ValueError(
+                f"this float image has values down to {f.min():.2f}: it looks normalised for a model. Pass the "
+                "original image (uint8, or float in [0, 1] or [0, 255]), or model.display_images(pixels)"
+            )
+        if unit:
             f = f * 255.0
         a = np.clip(np.rint(f), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(a)

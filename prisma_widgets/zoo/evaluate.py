@@ -5,6 +5,9 @@ Used by the training script (to write the cards) and by the tests (to hold the s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -20,23 +23,29 @@ def to_pixels(images: np.ndarray) -> torch.Tensor:
     return (x - mean) / std
 
 
-def _is_clip(model) -> bool:
+def _is_clip(model: torch.nn.Module) -> bool:
     return hasattr(model, "encode_image") and hasattr(model, "visual")
 
 
-def _batches(n: int, bs: int):
+def _batches(n: int, bs: int) -> Iterator[slice]:
     for i in range(0, n, bs):
         yield slice(i, min(i + bs, n))
 
 
 @torch.no_grad()
-def class_text_features(model, tokenizer, template: str = PROMPT) -> torch.Tensor:
+def class_text_features(
+    model: torch.nn.Module, tokenizer: Callable[..., torch.Tensor], template: str = PROMPT,
+) -> torch.Tensor:
+    """Unit-norm text features of ``template`` filled with each shape class, ``[classes, dim]``."""
     tokens = tokenizer([template.format(c) for c in SHAPE_CLASSES])
     return torch.nn.functional.normalize(model.encode_text(tokens), dim=-1)
 
 
 @torch.no_grad()
-def predict(model, images: np.ndarray, tokenizer=None, batch_size: int = 250) -> np.ndarray:
+def predict(
+    model: torch.nn.Module, images: np.ndarray, tokenizer: Callable[..., torch.Tensor] | None = None,
+    batch_size: int = 250,
+) -> np.ndarray:
     """Class predictions: the ViT's head, or CLIP zero-shot with ``"a photo of a {shape}"``."""
     model.eval()
     text = class_text_features(model, tokenizer) if _is_clip(model) else None
@@ -50,18 +59,24 @@ def predict(model, images: np.ndarray, tokenizer=None, batch_size: int = 250) ->
     return torch.cat(out).numpy()
 
 
-def accuracy(model, images: np.ndarray, labels, tokenizer=None) -> float:
+def accuracy(
+    model: torch.nn.Module, images: np.ndarray, labels: Sequence[int],
+    tokenizer: Callable[..., torch.Tensor] | None = None,
+) -> float:
+    """Fraction of ``images`` whose prediction (see :func:`predict`) is their label."""
     return float((predict(model, images, tokenizer) == np.asarray(labels)).mean())
 
 
-def _last_block(model):
+def _last_block(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module | None]:
     if _is_clip(model):
         return model.visual.transformer.resblocks[-1], model.visual.transformer
     return model.blocks[-1], None
 
 
 @torch.no_grad()
-def patch_logits_and_cls_attention(model, x: torch.Tensor, tokenizer=None):
+def patch_logits_and_cls_attention(
+    model: torch.nn.Module, x: torch.Tensor, tokenizer: Callable[..., torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Last-layer patch logit lens ``[n, rows*cols, classes]`` and CLS attention ``[n, heads, tokens]``.
 
     ViT: ``head(norm(tokens))`` for every patch token of the last block's output. CLIP: ``ln_post`` and ``proj``
@@ -69,9 +84,9 @@ def patch_logits_and_cls_attention(model, x: torch.Tensor, tokenizer=None):
     from the last block's own qkv weights and its normalised input (pure torch, no fused kernel).
     """
     block, transformer = _last_block(model)
-    captured = {}
+    captured: dict[str, torch.Tensor] = {}
 
-    def grab(_module, args):
+    def grab(_module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         captured["x"] = args[0]
 
     handle = block.register_forward_pre_hook(grab)
@@ -107,7 +122,10 @@ def patch_logits_and_cls_attention(model, x: torch.Tensor, tokenizer=None):
     return logits, scores.softmax(-1)[:, :, 0]
 
 
-def scene_metrics(model, scenes, tokenizer=None, batch_size: int = 250, n_prefix: int = 1) -> dict[str, float]:
+def scene_metrics(
+    model: torch.nn.Module, scenes: Any, tokenizer: Callable[..., torch.Tensor] | None = None,
+    batch_size: int = 250, n_prefix: int = 1,
+) -> dict[str, float]:
     """On multi-object scenes: patch logit-lens accuracy on object patches, and last-layer CLS attention mass.
 
     - ``patch_lens_acc``: fraction of object patches (``patch_labels > 0``) whose last-layer logit-lens

@@ -41,10 +41,12 @@ class WeightsError(RuntimeError):
 
 
 def weights_path(name: str) -> Path:
+    """Where the wheel keeps the bundled model's safetensors file (``weights_path("mouse-vit")``)."""
     return WEIGHTS_DIR / f"{name}.safetensors"
 
 
 def card_path(name: str) -> Path:
+    """Where the wheel keeps the bundled model's card (Markdown: recipe, data, measured results)."""
     return CARDS_DIR / f"{name}.md"
 
 

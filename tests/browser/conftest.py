@@ -278,7 +278,7 @@ def _jupyter_server(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Iter
             break
         except Exception:  # noqa: BLE001
             if time.monotonic() > deadline:
-                proc.terminate()
+                _stop(proc, grace=10)
                 pytest.fail(f"{spec['name']} did not answer in 90 s:\n{server.log_tail()}")
             time.sleep(0.5)
     yield server

@@ -104,11 +104,6 @@ export function colorAt(name: string, t: number): [number, number, number] {
   return [table[i], table[i + 1], table[i + 2]];
 }
 
-export function cssColor(name: string, t: number): string {
-  const [r, g, b] = colorAt(name, t);
-  return `rgb(${r}, ${g}, ${b})`;
-}
-
 /** Relative luminance (WCAG) of an sRGB colour, 0..1. */
 export function luminance([r, g, b]: [number, number, number]): number {
   const lin = (c: number) => {
