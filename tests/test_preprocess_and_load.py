@@ -198,3 +198,13 @@ def test_offline_mode_loads_weights_already_in_the_hub_cache(monkeypatch, tmp_pa
     (cache / "refs" / "main").unlink()
     with pytest.warns(UserWarning, match="mouse-vit"):
         assert pw.load(arch, fallback="mouse-vit", cache_dir=str(tmp_path), **small).name == "mouse-vit"
+
+
+def test_open_clip_offline_without_cached_weights_falls_back_quietly(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("PRISMA_WIDGETS_OFFLINE", "1")
+    with caplog.at_level("ERROR"), pytest.warns(UserWarning, match="mouse-clip"):
+        model = pw.load("open_clip:ViT-B-32/openai", fallback="mouse-clip", cache_dir=str(tmp_path))
+    assert model.name == "mouse-clip" and "open_clip:ViT-B-32/openai" in model.notice
+    assert not [r for r in caplog.records if "Failed to download" in r.getMessage()]  # the notice says it once
+    with pytest.raises(pw.OfflineError, match="pretrained=False"):
+        pw.load("open_clip:ViT-B-32/openai", cache_dir=str(tmp_path))

@@ -116,11 +116,36 @@ def _load_open_clip(spec: str, pretrained: bool, kwargs: dict[str, Any]) -> tupl
         if weights is None:
             raise ValueError(f"open_clip has no pretrained weights for {arch}; use pretrained=False")
     try:
-        with _hub_cache_only():
+        with _hub_cache_only(), _quiet_open_clip_download_errors():
             model = open_clip.create_model(arch, pretrained=weights, **kwargs)
     except (OSError, ConnectionError, TimeoutError) as err:
         raise _offline_hint(OPEN_CLIP_PREFIX + spec, err) from err
+    except RuntimeError as err:
+        # open_clip re-raises a failed download as a RuntimeError (the network error is its context)
+        if isinstance(err.__cause__ or err.__context__, (OSError, ConnectionError, TimeoutError)):
+            raise _offline_hint(OPEN_CLIP_PREFIX + spec, err.__cause__ or err.__context__) from err
+        raise
     return model, open_clip.get_tokenizer(arch)
+
+
+@contextlib.contextmanager
+def _quiet_open_clip_download_errors() -> Iterator[None]:
+    """In offline mode, drop open_clip's root-logger ERROR about the download: the OfflineError (or the
+    fallback's notice) says it better, and a notebook would print both."""
+    if not offline():
+        yield
+        return
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to download weights")
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def load(

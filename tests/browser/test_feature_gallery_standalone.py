@@ -95,3 +95,27 @@ def test_cards_detail_and_patch_lookup_offline(saved, offline_page, artifacts: P
     assert all(u.startswith(("file:", "data:", "blob:")) for u in log.requests), log.requests
     assert page.evaluate("() => window.__pwned === undefined") and page.locator("img").count() == 0
     assert page.locator(".pw-title").text_content() == HOSTILE
+
+
+def test_clip_gallery_names_prompt_effects_as_text_offline(tmp_path: Path, offline_page):
+    """On mouse-clip the effects are per prompt (through the text tower); a prompt is user text, shown as text."""
+    import prisma_widgets as pw
+    from prisma_widgets.widgets.feature_gallery import FeatureGallery
+    from prisma_widgets.zoo.shapes import shapes
+
+    model = pw.load("mouse-clip")
+    g = torch.Generator().manual_seed(1)
+    sae = pw.SAE(d_in=model.cfg.d_model, d_sae=16, k=4, hook="blocks.3.hook_resid_post", generator=g)
+    images, _ = shapes(16, seed=4)
+    prompts = ["a photo of a circle", "a photo of a star", HOSTILE]
+    w = FeatureGallery(model, sae, images, prompts=prompts, tokens="all", feature=3, hide_dead=False)
+    saved = w.save_html(tmp_path / "clip_gallery.html", features=[1, 3])
+
+    page = offline_page
+    page.goto(saved.as_uri())
+    wait_painted(page)
+    assert page.locator(".pw-fg-detail-title").text_content() == "feature #3"
+    names = [n.text_content() for n in page.locator(".pw-fg-effect-name").all()]
+    assert set(names) == set(prompts), names  # each prompt is both among the top and the bottom effects
+    assert page.evaluate("() => window.__pwned === undefined") and page.locator("img").count() == 0
+    assert page.pw_log.problems() == [], page.pw_log.problems()
