@@ -23,8 +23,8 @@ class OfflineError(RuntimeError):
 def _offline_hint(name: str, err: Exception) -> RuntimeError:
     return OfflineError(
         f"could not fetch the pretrained weights of {name!r} ({type(err).__name__}: {err}). "
-        "Offline? Weights fetched once before load from the local hub cache; otherwise use pretrained=False "
-        "for random weights, or a bundled model such as pw.load('mouse-vit')."
+        "Offline? With PRISMA_WIDGETS_OFFLINE=1, weights fetched before load from the local hub cache; "
+        "otherwise use pretrained=False for random weights, or a bundled model such as pw.load('mouse-vit')."
     )
 
 
