@@ -434,6 +434,15 @@ class PrismaWidget(anywidget.AnyWidget):
             raise traitlets.TraitError(f"colormap must be one of {COLORMAPS}, not {proposal['value']!r}")
         return value
 
+    def _apply_options(self, traits: dict[str, Any]) -> None:
+        """Set the constructor's extra keyword arguments as traits; a name that is no public trait is refused."""
+        unknown = [k for k in traits if not self.has_trait(k) or k.startswith("_")]
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no option(s) {unknown}")
+        with self.hold_trait_notifications():
+            for k, v in traits.items():
+                setattr(self, k, v)
+
     def save_html(self, path: str | pathlib.Path, title: str | None = None, compress: bool = True) -> pathlib.Path:
         """Write this widget, as it is now, to ONE self-contained HTML file.
 

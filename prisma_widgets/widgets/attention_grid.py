@@ -287,14 +287,6 @@ class AttentionGrid(PrismaWidget):
             **selection,
         }
 
-    def _apply_options(self, traits: dict[str, Any]) -> None:
-        unknown = [k for k in traits if not self.has_trait(k) or k.startswith("_")]
-        if unknown:
-            raise TypeError(f"AttentionGrid has no option(s) {unknown}")
-        with self.hold_trait_notifications():
-            for k, v in traits.items():
-                setattr(self, k, v)
-
     # ------------------------------------------------------------------------------------------
     @traitlets.validate("direction")
     def _v_direction(self, proposal: Any) -> str:

@@ -348,14 +348,6 @@ class FeatureGallery(PrismaWidget):
             self.visible = visible
             self.feature = feature
 
-    def _apply_options(self, traits: dict[str, Any]) -> None:
-        unknown = [k for k in traits if not self.has_trait(k) or k.startswith("_")]
-        if unknown:
-            raise TypeError(f"FeatureGallery has no option(s) {unknown}")
-        with self.hold_trait_notifications():
-            for k, v in traits.items():
-                setattr(self, k, v)
-
     # ------------------------------------------------------------------------------------------
     @traitlets.validate("sort_by")
     def _v_sort(self, proposal: Any) -> str:

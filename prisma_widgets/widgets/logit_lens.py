@@ -347,14 +347,6 @@ class LogitLens(PrismaWidget):
         state.setdefault("patch", prefix + (rows // 2) * cols + cols // 2)
         return state
 
-    def _apply_options(self, traits: dict[str, Any]) -> None:
-        unknown = [k for k in traits if not self.has_trait(k) or k.startswith("_")]
-        if unknown:
-            raise TypeError(f"LogitLens has no option(s) {unknown}")
-        with self.hold_trait_notifications():
-            for k, v in traits.items():
-                setattr(self, k, v)
-
     # ------------------------------------------------------------------------------------------
     @classmethod
     def from_arrays(

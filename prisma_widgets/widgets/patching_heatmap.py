@@ -465,14 +465,6 @@ class PatchingHeatmap(PrismaWidget):
         widget._apply_options(traits)
         return widget
 
-    def _apply_options(self, traits: dict[str, Any]) -> None:
-        unknown = [k for k in traits if not self.has_trait(k) or k.startswith("_")]
-        if unknown:
-            raise TypeError(f"PatchingHeatmap has no option(s) {unknown}")
-        with self.hold_trait_notifications():
-            for k, v in traits.items():
-                setattr(self, k, v)
-
     # ------------------------------------------------------------------------------------------
     # selection
     def _cell_shape(self) -> tuple[int, ...]:

@@ -1,6 +1,6 @@
 // FeatureGallery data: decode the traits, order and filter the feature list, look values up. Pure (no
 // DOM), so vitest covers it. Python computes every statistic; this only sorts, filters and reads.
-import { decode, type EncodedArray, type NDArray } from "../shared/codec";
+import { decode, type EncodedArray, type Getter, type NDArray } from "../shared/codec";
 
 export type SortBy = "frequency" | "mean" | "max" | "index";
 export const SORTS: { value: SortBy; label: string }[] = [
@@ -9,11 +9,6 @@ export const SORTS: { value: SortBy; label: string }[] = [
   { value: "max", label: "max activation" },
   { value: "index", label: "feature index" },
 ];
-
-/** Anything with `get(key)`: the anywidget model, or a plain object in tests. */
-export interface Getter {
-  get(key: string): unknown;
-}
 
 export interface GalleryIndex {
   ids: Int32Array | number[];

@@ -1,6 +1,6 @@
 // LogitLens data: decode the traits once, then read values for drawing. Pure (no DOM), so vitest
 // covers it. Python computes every number (probabilities, entropy, KL, ranks); this only looks up.
-import { decode, type EncodedArray, type NDArray } from "../shared/codec";
+import { decode, type EncodedArray, type Getter, type NDArray } from "../shared/codec";
 
 export type Mode = "top1" | "class_prob" | "entropy" | "kl" | "rank";
 export const MODES: { value: Mode; label: string }[] = [
@@ -10,11 +10,6 @@ export const MODES: { value: Mode; label: string }[] = [
   { value: "kl", label: "KL to last layer" },
   { value: "rank", label: "rank of final class" },
 ];
-
-/** Anything with `get(key)`: the anywidget model, or a plain object in tests. */
-export interface Getter {
-  get(key: string): unknown;
-}
 
 export interface LensData {
   L: number;

@@ -1,6 +1,6 @@
 // PatchingHeatmap data: decode the traits once, then look values up for drawing. Pure (no DOM), so
 // vitest covers it. Python computes every number (effects, predictions); this only indexes and scales.
-import { decode, type EncodedArray, type NDArray } from "../shared/codec";
+import { decode, type EncodedArray, type Getter, type NDArray } from "../shared/codec";
 import type { ColorScale } from "../shared/scale";
 
 export type By = "position" | "head" | "head_position" | "layer";
@@ -23,11 +23,6 @@ export const SITE_BYS: Record<string, By[]> = {
   z: ["position", "head", "head_position", "layer"],
   pattern: ["position", "head", "head_position", "layer"],
 };
-
-/** Anything with `get(key)`: the anywidget model, or a plain object in tests. */
-export interface Getter {
-  get(key: string): unknown;
-}
 
 export interface Pixels {
   data: Uint8Array;
