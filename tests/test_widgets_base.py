@@ -187,3 +187,13 @@ def test_save_html_names_a_non_finite_value_and_how_to_fix_it(tmp_path):
         w.save_html(tmp_path / "nan.html")
     assert _base._first_non_finite({"a": [1.0, {"b": float("-inf")}]}) == ("a[1]['b']", float("-inf"))
     assert _base._first_non_finite({"a": [1.0, 2], "b": "nan"}) is None
+
+
+def test_an_unknown_option_is_refused_with_the_widget_named(tmp_path):
+    from prisma_widgets.widgets.attention_grid import AttentionGrid
+
+    p = np.full((1, 1, 5, 5), 0.2, np.float32)
+    with pytest.raises(TypeError, match=r"AttentionGrid has no option\(s\) \['colourmap'\]"):
+        AttentionGrid.from_patterns(p, np.zeros((8, 8, 3), np.uint8), grid=(2, 2), colourmap="magma")
+    with pytest.raises(TypeError, match=r"has no option\(s\) \['_esm'\]"):
+        AttentionGrid.from_patterns(p, np.zeros((8, 8, 3), np.uint8), grid=(2, 2), _esm="")
