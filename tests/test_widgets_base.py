@@ -185,8 +185,8 @@ def test_save_html_names_a_non_finite_value_and_how_to_fix_it(tmp_path):
     w.opacity = float("nan")
     with pytest.raises(ValueError, match=r"AttentionGrid\.opacity is nan.*finite number"):
         w.save_html(tmp_path / "nan.html")
-    assert _base._first_non_finite({"a": [1.0, {"b": float("-inf")}]}) == ("a[1]['b']", float("-inf"))
-    assert _base._first_non_finite({"a": [1.0, 2], "b": "nan"}) is None
+    assert _base.first_non_finite({"a": [1.0, {"b": float("-inf")}]}) == ("a[1]['b']", float("-inf"))
+    assert _base.first_non_finite({"a": [1.0, 2], "b": "nan"}) is None
 
 
 def test_an_unknown_option_is_refused_with_the_widget_named(tmp_path):

@@ -13,7 +13,8 @@ import traitlets
 
 import prisma_widgets as pw
 from prisma_widgets.widgets._base import decode_array
-from prisma_widgets.widgets.logit_lens import QUANTIZATION_BOUND, LogitLens, lens_statistics
+from prisma_widgets.analysis.logit_lens import lens_statistics
+from prisma_widgets.widgets.logit_lens import QUANTIZATION_BOUND, LogitLens
 
 from conftest import build
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from ..hooked.config import layer_index
+from .readout import Readout
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 SITES = ("resid_pre", "resid_mid", "resid_post")
 
@@ -43,49 +48,9 @@ class LogitLensResult:
         return self.logits[:, :, self.n_prefix_tokens:].reshape(b, l, *self.grid, c)
 
 
-Readout = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def _timm_readout(model: Any) -> Readout:
-    m = model.model
-
-    def readout(resid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        normed = m.norm(resid)
-        per_token = m.head(m.fc_norm(normed))  # fc_norm and head act on the last axis: one matmul for all tokens
-        pooled = m.forward_head(normed)  # the model's own pooling (token / avg / map) and head
-        return per_token, pooled
-
-    return readout
-
-
-def _clip_readout(model: Any, prompts: Sequence[str]) -> Readout:
-    visual = model.adapter.tower
-    with torch.no_grad():
-        text = model.encode_text(list(prompts), normalize=True)
-    scale = model.logit_scale
-
-    def project(x: torch.Tensor) -> torch.Tensor:
-        x = x @ visual.proj if visual.proj is not None else x
-        return scale * torch.nn.functional.normalize(x, dim=-1) @ text.T
-
-    def readout(resid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if visual.final_ln_after_pool:
-            pooled_resid, _ = visual._global_pool(resid)
-            pooled = project(visual.ln_post(pooled_resid))
-        else:
-            pooled = None
-        normed = visual.ln_post(resid)
-        if pooled is None:
-            pooled_tokens, _ = visual._global_pool(normed)
-            pooled = project(pooled_tokens)
-        return project(normed), pooled
-
-    return readout
-
-
 @torch.no_grad()
 def logit_lens(
-    model: Any,
+    model: HookedViT,
     images: Any,
     layers: Sequence[int] | None = None,
     site: str = "resid_post",
@@ -94,8 +59,9 @@ def logit_lens(
 ) -> LogitLensResult:
     """Apply the model's readout to every token at every chosen layer.
 
-    timm classifiers: final norm, ``fc_norm`` and head (pooled readout through the model's own pooling).
-    CLIP: ``ln_post``, ``proj``, cosine with the prompts' text embeddings times ``logit_scale``.
+    The readout is the model's own (:class:`~prisma_widgets.analysis.readout.Readout`): final norm, head norm
+    and projection on every token (classifiers: the class logits; CLIP: the cosine with each prompt's text
+    embedding times ``logit_scale``), and the pooled token through the model's own pooling and head.
     One batched matmul per layer; no Python loop over tokens.
 
     Example:
@@ -110,24 +76,63 @@ def logit_lens(
     if site not in SITES:
         raise ValueError(f"site must be one of {SITES}; got {site!r}")
     layers = list(range(cfg.n_layers)) if layers is None else [layer_index(l, cfg.n_layers) for l in layers]
-    if cfg.family == "open_clip":
-        if not prompts:
-            raise ValueError("a CLIP logit lens reads out against text: pass prompts=['a photo of a cat', ...]")
-        readout, class_names = _clip_readout(model, prompts), list(prompts)
-    else:
-        if prompts:
-            raise ValueError("prompts are for CLIP models; a timm classifier reads out its own classes")
-        if cfg.n_classes is None:
-            raise ValueError("this timm model has no classifier head (num_classes=0): there is nothing to read out")
-        readout, class_names = _timm_readout(model), model.labels
+    readout = Readout(model, prompts)
     names = [f"blocks.{l}.hook_{site}" for l in layers]
     _, cache = model.run_with_cache(images, names_filter=names, stop_at_layer=max(layers) + 1)
-    per_token, pooled = zip(*(readout(cache[n]) for n in names))
+    per_token = [readout.tokens(cache[n]) for n in names]
+    pooled = [readout.pooled(cache[n]) for n in names]
     logits = torch.stack(per_token, dim=1)
     probs = logits.softmax(-1)
     top = probs.topk(min(top_k, logits.shape[-1]), dim=-1)
     return LogitLensResult(
         logits=logits, pooled=torch.stack(pooled, dim=1), top_k_indices=top.indices, top_k_probs=top.values,
-        layers=layers, site=site, class_names=class_names, token_labels=model.token_labels(),
+        layers=layers, site=site, class_names=readout.class_names, token_labels=model.token_labels(),
         n_prefix_tokens=cfg.n_prefix_tokens, grid=cfg.grid,
     )
+
+
+# ----- statistics of a lens, for display -----
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    x = logits.astype(np.float64)
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def lens_statistics(logits: Any, top_k: int = 5) -> dict[str, np.ndarray]:
+    """Per-token statistics of a lens ``[L, T, C]`` (logits); the last layer is the reference.
+
+    Example:
+        >>> import numpy as np
+        >>> stats = lens_statistics(np.array([[[0.0, 1.0]], [[2.0, 0.0]]]))   # 2 layers, 1 token, 2 classes
+        >>> stats["final_rank"].tolist()   # the last layer's top class is rank 1 at layer 0, rank 0 at the last
+        [[1], [0]]
+
+    Returns float64/int arrays: ``probs`` ``[L, T, C]``, ``top_indices``/``top_probs`` ``[L, T, K]``,
+    ``entropy`` ``[L, T]`` (nats), ``kl`` ``[L, T]`` = KL(p_last || p_layer) (nats), ``final_class``
+    ``[T]`` (argmax at the last layer), ``final_rank`` ``[L, T]`` (0 = the final class is top-1 there).
+    """
+    x = (logits.detach().double().cpu().numpy() if isinstance(logits, torch.Tensor) else np.asarray(logits, dtype=np.float64))
+    if x.ndim != 3:
+        raise ValueError(f"logits must be [layers, tokens, classes], got shape {x.shape}")
+    logp = _log_softmax(x)
+    p = np.exp(logp)
+    k = max(1, min(int(top_k), x.shape[-1]))
+    # stable descending order: ties resolve to the lower class index, as torch.topk usually does
+    order = np.argsort(-p, axis=-1, kind="stable")[..., :k]
+    top_probs = np.take_along_axis(p, order, -1)
+    entropy = -(p * logp).sum(-1)
+    entropy = np.maximum(entropy, 0.0)
+    p_last, logp_last = p[-1:], logp[-1:]
+    kl = np.maximum((p_last * (logp_last - logp)).sum(-1), 0.0)
+    final_class = p[-1].argmax(-1)  # [T]
+    final_logp = np.take_along_axis(logp, np.broadcast_to(final_class[None, :, None], logp.shape[:2] + (1,)), -1)
+    final_rank = (logp > final_logp).sum(-1)
+    return {
+        "probs": p,
+        "top_indices": order,
+        "top_probs": top_probs,
+        "entropy": entropy,
+        "kl": kl,
+        "final_class": final_class,
+        "final_rank": final_rank,
+    }

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..hooked.config import layer_index
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 SITES = {
     # site: (hook suffix, activation layout after the batch axis)
@@ -72,9 +75,10 @@ def _variant_masks(shape: tuple[int, ...], dims: tuple[int, ...], lo: int, hi: i
     return mask
 
 
-def default_metric(model: Any, clean_out: torch.Tensor, corrupted_out: torch.Tensor) -> Metric:
-    """Logit difference between the clean and the corrupted top class (CLIP: cosine to each run's embedding)."""
-    if model.cfg.family == "open_clip" or model.cfg.n_classes is None:
+def default_metric(model: HookedViT, clean_out: torch.Tensor, corrupted_out: torch.Tensor) -> Metric:
+    """Logit difference between the clean and the corrupted top class; for models whose output is an embedding
+    (CLIP, headless), the cosine to the clean run's output minus the cosine to the corrupted run's."""
+    if model.cfg.n_classes is None:
         clean_dir = torch.nn.functional.normalize(clean_out, dim=-1)
         corrupted_dir = torch.nn.functional.normalize(corrupted_out, dim=-1)
 
@@ -97,7 +101,7 @@ def default_metric(model: Any, clean_out: torch.Tensor, corrupted_out: torch.Ten
     return logit_difference
 
 
-def _axis_labels(model: Any, axes: tuple[str, ...], layers: list[int]) -> dict[str, list[str]]:
+def _axis_labels(model: HookedViT, axes: tuple[str, ...], layers: list[int]) -> dict[str, list[str]]:
     labels: dict[str, list[str]] = {"layer": [str(l) for l in layers]}
     if "position" in axes:
         labels["position"] = model.token_labels()
@@ -107,7 +111,7 @@ def _axis_labels(model: Any, axes: tuple[str, ...], layers: list[int]) -> dict[s
 
 
 def patch(
-    model: Any,
+    model: HookedViT,
     clean: Any,
     corrupted: Any,
     metric: Metric | None = None,
@@ -228,7 +232,7 @@ def patch(
 
 
 def run_patched(
-    model: Any,
+    model: HookedViT,
     clean: Any,
     corrupted: Any,
     site: str,
@@ -278,7 +282,7 @@ def _cell_shape(cell_axes: tuple[str, ...], cfg: Any) -> tuple[int, ...]:
     return tuple(sizes[a] for a in cell_axes)
 
 
-def _chunk_size(model: Any, batch: int, act_shape: tuple[int, ...], memory_budget: int | None, n_variants: int) -> int:
+def _chunk_size(model: HookedViT, batch: int, act_shape: tuple[int, ...], memory_budget: int | None, n_variants: int) -> int:
     """Variants per forward: what fits the budget, counting the widest activations of one block."""
     cfg = model.cfg
     if memory_budget is None:
@@ -302,7 +306,7 @@ def _progress(total: int, enabled: bool, description: str) -> Any:
 
 
 def _attribution(
-    model: Any, base_px: torch.Tensor, source_cache: Any, names: list[str], dims: tuple[int, ...], metric: Metric
+    model: HookedViT, base_px: torch.Tensor, source_cache: Any, names: list[str], dims: tuple[int, ...], metric: Metric
 ) -> torch.Tensor:
     """Gradient times activation difference, summed over the cells each variant would patch: ``[layer, variant]``."""
     kept: dict[str, torch.Tensor] = {}

@@ -20,7 +20,7 @@ import param
 import traitlets
 from panel.custom import AnyWidgetComponent
 
-from prisma_widgets.widgets._base import _INTERNAL_TRAITS, bundle_css, bundle_esm
+from prisma_widgets.widgets.standalone import INTERNAL_TRAITS, bundle_css, bundle_esm
 
 _COMPONENTS: dict[type, type[AnyWidgetComponent]] = {}
 
@@ -31,7 +31,7 @@ LAYOUT_OVERRIDABLE = frozenset({"visible"})
 
 def synced_traits(widget_cls: type) -> list[str]:
     """The names of a widget class's synced data and selection traits (not ipywidgets' own)."""
-    return sorted(n for n in widget_cls.class_trait_names(sync=True) if n not in _INTERNAL_TRAITS)
+    return sorted(n for n in widget_cls.class_trait_names(sync=True) if n not in INTERNAL_TRAITS)
 
 
 def _to_wire(value: Any) -> Any:

@@ -29,7 +29,7 @@ class Tab:
 
 def clip_prompts(model: Any) -> list[str] | None:
     """Prompts for a CLIP model's read-out (the shapes the mice know), or None for a classifier."""
-    if model.cfg.family != "open_clip":
+    if model.cfg.readout != "text":
         return None
     from prisma_widgets import zoo
 

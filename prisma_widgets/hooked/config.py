@@ -13,7 +13,7 @@ class HookedViTConfig:
     followed by ``grid[0] * grid[1]`` patch tokens in row-major order.
     """
 
-    family: str  # "timm" or "open_clip"
+    family: str  # "timm" or "open_clip": for people; code asks the adapter, never this
     model_name: str | None
     n_layers: int
     n_heads: int
@@ -29,6 +29,9 @@ class HookedViTConfig:
     n_classes: int | None  # classifier heads; None for CLIP and headless models
     d_output: int  # logits for classifiers, the embedding width for CLIP
     pooling: str  # "token", "avg", "map", ...
+    #: what the output reads out against: "classes" (a classifier head, ``labels``), "text" (an image
+    #: embedding scored against text prompts, CLIP-style) or "none" (a headless model: features only)
+    readout: str = "classes"
 
     @property
     def n_patches(self) -> int:

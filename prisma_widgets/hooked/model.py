@@ -261,45 +261,27 @@ class HookedViT(nn.Module):
         self._labels = list(value) if value is not None else None
         self._labels_resolved = True
 
-    def _clip(self) -> nn.Module:
-        clip = getattr(self.adapter, "clip", None)
-        if clip is None:
-            raise TypeError(
-                "text encoding needs a whole open_clip CLIP model; this wraps "
-                + ("an image tower alone: wrap the CLIP model, not model.visual" if self.cfg.family == "open_clip"
-                   else "a timm classifier, which has no text tower")
-            )
-        return clip
-
     @property
     def tokenizer(self) -> Callable[[list[str]], torch.Tensor]:
-        clip = self._clip()
+        """The text tokenizer of an image-text model (``list[str] -> LongTensor``)."""
         if self._tokenizer is None:
-            if getattr(clip, "vocab_size", None) != 49408:
-                raise ValueError(
-                    "this CLIP's text tower does not use the OpenAI BPE vocabulary: pass "
-                    "pw.HookedViT(clip, tokenizer=open_clip.get_tokenizer(<model name>))"
-                )
-            from open_clip.tokenizer import SimpleTokenizer
-
-            self._tokenizer = SimpleTokenizer(context_length=int(clip.context_length))
+            self._tokenizer = self.adapter.default_tokenizer()
         return self._tokenizer
 
     def encode_text(self, prompts: str | Sequence[str], normalize: bool = False) -> torch.Tensor:
-        """CLIP text embeddings ``[n_prompts, d_output]`` for a list of prompts."""
-        clip = self._clip()
+        """Text embeddings ``[n_prompts, d_output]`` of an image-text model (CLIP), for a list of prompts."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         tokens = self.tokenizer(prompts).to(self.device)
-        return clip.encode_text(tokens, normalize=normalize)
+        return self.adapter.encode_text(tokens, normalize=normalize)
 
     @property
     def logit_scale(self) -> float:
-        """CLIP's learned temperature, ``exp(logit_scale)``."""
-        return float(self._clip().logit_scale.detach().exp())
+        """An image-text model's learned temperature, ``exp(logit_scale)``."""
+        return self.adapter.logit_scale()
 
     def __repr__(self) -> str:
         c = self.cfg
         return (
-            f"HookedViT({self.name or c.family}: {c.n_layers} layers, {c.n_heads} heads, d_model {c.d_model}, "
+            f"HookedViT({self.name or type(self.model).__name__}: {c.n_layers} layers, {c.n_heads} heads, d_model {c.d_model}, "
             f"{c.image_size[0]}x{c.image_size[1]} px, grid {c.grid[0]}x{c.grid[1]}, {c.n_prefix_tokens} prefix tokens)"
         )

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..analysis.readout import Readout, can_read_out, needs_prompts
 from .store import _capture, _hook_layer_stop, _Source, _token_rows
 
 FORMAT = "prisma_widgets.feature_stats"
@@ -161,124 +162,73 @@ class FeatureStats:
 # --------------------------------------------------------------------------------------------------
 # the readout, linearised
 # --------------------------------------------------------------------------------------------------
-def _norm_linear(norm: Any, d: torch.Tensor, scale: float) -> torch.Tensor:
-    """A LayerNorm / RMSNorm with its scale frozen: ``gamma * centre(d) / scale`` (identity passes ``d``)."""
-    if norm is None or isinstance(norm, torch.nn.Identity):
-        return d
-    w = getattr(norm, "weight", None)
-    centred = d - d.mean(-1, keepdim=True) if isinstance(norm, torch.nn.LayerNorm) else d
-    out = centred / scale
-    return out * w.to(out) if w is not None else out
-
-
-def _norm_scale(norm: Any, x: torch.Tensor) -> torch.Tensor:
-    """Per-row denominators of ``norm`` on rows ``x`` ``[n, d]`` (ones for an identity)."""
-    if norm is None or isinstance(norm, torch.nn.Identity):
-        return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-    eps = float(getattr(norm, "eps", None) or 1e-6)
-    if isinstance(norm, torch.nn.LayerNorm):
-        return (x.var(-1, unbiased=False) + eps).sqrt()
-    return (x.pow(2).mean(-1) + eps).sqrt()
-
-
 class _Readout:
-    """Linear map from a decoder direction at the hook to class logits, norm scales frozen at their means."""
+    """Linear map from a decoder direction at the hook to class scores, the readout's norm scales frozen at
+    their means over the hooked rows (:meth:`~prisma_widgets.analysis.readout.Readout.linear_effects`)."""
 
     def __init__(self, model: Any, hook: str, prompts: Sequence[str] | None) -> None:
         from ..hooked.hook_points import split_name
 
-        self.model = model
         self.note = ""
         self.names: list[str] | None = None
+        self.readout: Readout | None = None
         self.to_resid: torch.Tensor | None = None  # [d_hook, d_model] for hooks off the residual stream
-        self.sums = torch.zeros(3, dtype=torch.float64)  # (rows, sum scale 1, sum scale 2)
+        self.sums = torch.zeros(4, dtype=torch.float64)  # rows, then the sum of each of the three scales
         layer, rest = split_name(hook)
-        cfg = model.cfg
-        self.ok = True
-        if any(hook.endswith(s) for s in _RESID_SUFFIXES):
-            pass
-        elif rest == "mlp.hook_post" and layer is not None:
-            blk = self._blocks()[layer]
-            fc2 = getattr(blk.mlp, "fc2", None)
-            fc2 = fc2 if fc2 is not None else getattr(blk.mlp, "c_proj", None)
-            self.to_resid = fc2.weight.detach().float().T if fc2 is not None else None
-            self.ok = fc2 is not None
-        else:
-            self.ok = False
-        if not self.ok:
+        on_stream = any(hook.endswith(s) for s in _RESID_SUFFIXES)
+        if not on_stream and rest == "mlp.hook_post" and layer is not None:
+            weight = model.adapter.mlp_out_weight(layer)
+            self.to_resid = weight.detach().float().T if weight is not None else None
+            on_stream = weight is not None
+        if not on_stream:
             self.note = f"no direct class effect for {hook}: it is not on the residual stream"
             return
-        if cfg.family == "open_clip":
-            visual = model.adapter.tower
+        if needs_prompts(model):
             if not prompts:
                 labels = model.labels
                 if not labels:
-                    self.ok = False
                     self.note = "CLIP: pass prompts=[...] to rank prompts by the feature's effect"
                     return
                 prompts = [f"a photo of a {c}" for c in labels]
-            self.names = list(prompts)
-            with torch.no_grad():
-                self.text = model.encode_text(list(prompts), normalize=True).float()
-            self.norm1, self.norm2 = visual.ln_post, None
-            self.proj = visual.proj.detach().float() if visual.proj is not None else None
-            self.logit_scale = float(model.logit_scale)
-            self.note = ("effect on the logit of each prompt: ln_post (scale frozen), proj, cosine with the text "
-                         "embedding (image-embedding norm frozen) x logit_scale")
+            self.readout = Readout(model, prompts)
+            self.note = ("effect on the logit of each prompt: final norm (scale frozen), projection, cosine with the "
+                         "text embedding (image-embedding norm frozen) x logit_scale")
+        elif can_read_out(model):
+            self.readout = Readout(model)
+            self.note = ("direct effect on each class logit: final norm (scale frozen, centred), head norm, "
+                         "projection (no bias)")
         else:
-            m = model.model
-            if cfg.n_classes is None or getattr(m, "head", None) is None or isinstance(m.head, torch.nn.Identity):
-                self.ok = False
-                self.note = "this model has no classifier head: no class effects"
-                return
-            self.names = list(model.labels) if model.labels else [f"class {i}" for i in range(cfg.n_classes)]
-            self.norm1, self.norm2 = getattr(m, "norm", None), getattr(m, "fc_norm", None)
-            self.head = m.head.weight.detach().float()  # [C, d_model]
-            self.note = "direct effect on each class logit: final norm (scale frozen, centred), fc_norm, head (no bias)"
+            self.note = "this model has no classifier head: no class effects"
+            return
+        self.names = list(self.readout.names)
 
-    def _blocks(self) -> Any:
-        m = self.model
-        return m.adapter.tower.transformer.resblocks if m.cfg.family == "open_clip" else m.model.blocks
+    @property
+    def ok(self) -> bool:
+        return self.readout is not None
 
     def observe(self, rows: torch.Tensor) -> None:
         """Accumulate the norm scales on hooked rows ``[n, d_hook]`` (mapped to the residual stream)."""
-        if not self.ok:
+        if self.readout is None:
             return
         x = rows.float()
         if self.to_resid is not None:
             x = x @ self.to_resid.to(x.device)
-        s1 = _norm_scale(self.norm1, x)
-        y = (x - x.mean(-1, keepdim=True) if isinstance(self.norm1, torch.nn.LayerNorm) else x) / s1[:, None]
-        if getattr(self.norm1, "weight", None) is not None:
-            y = y * self.norm1.weight.detach().float().to(y.device)
-        if getattr(self.norm1, "bias", None) is not None:
-            y = y + self.norm1.bias.detach().float().to(y.device)
-        if self.model.cfg.family == "open_clip":
-            z = y @ self.proj.to(y.device) if self.proj is not None else y
-            s2 = z.norm(dim=-1)
-        else:
-            s2 = _norm_scale(self.norm2, y)
-        self.sums += torch.tensor([x.shape[0], float(s1.double().sum()), float(s2.double().sum())], dtype=torch.float64)
+        scales = self.readout.norm_scales(x).double().sum(0).cpu()
+        self.sums += torch.cat([torch.tensor([float(x.shape[0])], dtype=torch.float64), scales])
 
-    def scales(self) -> tuple[float, float]:
+    def scales(self) -> tuple[float, float, float]:
         n = max(float(self.sums[0]), 1.0)
-        return float(self.sums[1]) / n, float(self.sums[2]) / n
+        s1, s2, s3 = (float(v) / n for v in self.sums[1:])
+        return s1, s2, s3
 
     def effects(self, directions: torch.Tensor) -> np.ndarray | None:
         """Class effects ``[F, C]`` of decoder rows ``[F, d_hook]``."""
-        if not self.ok or self.sums[0] == 0:
+        if self.readout is None or self.sums[0] == 0:
             return None
-        s1, s2 = self.scales()
         d = directions.detach().float().cpu()
         if self.to_resid is not None:
             d = d @ self.to_resid.cpu()
-        y = _norm_linear(self.norm1, d, s1)
-        if self.model.cfg.family == "open_clip":
-            z = y @ self.proj.cpu() if self.proj is not None else y
-            out = self.logit_scale * (z / s2) @ self.text.cpu().T
-        else:
-            out = _norm_linear(self.norm2, y, s2) @ self.head.cpu().T
-        return out.numpy().astype(np.float32)
+        return self.readout.linear_effects(d, self.scales()).cpu().numpy().astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._base import _to_numpy
+from .codec import to_numpy
 
 
 def infer_layout(n_tokens: int, grid: Sequence[int] | None, n_prefix: int | None) -> tuple[tuple[int, int], int]:
@@ -59,7 +59,7 @@ def as_uint8_image(image: Any) -> np.ndarray | None:
         return None
     if hasattr(image, "convert"):  # PIL
         image = np.asarray(image.convert("RGB"))
-    a = np.asarray(_to_numpy(image))
+    a = np.asarray(to_numpy(image))
     if a.ndim == 4 and a.shape[0] == 1:
         a = a[0]
     if a.ndim == 2:
@@ -94,7 +94,7 @@ def as_uint8_images(images: Any, batch: int) -> np.ndarray | None:
     if isinstance(images, (list, tuple)):
         items = list(images)
     else:
-        a = np.asarray(images.convert("RGB")) if hasattr(images, "convert") else _to_numpy(images)
+        a = np.asarray(images.convert("RGB")) if hasattr(images, "convert") else to_numpy(images)
         items = list(a) if a.ndim == 4 else [a]
     out = [as_uint8_image(item) for item in items]
     shapes = {x.shape for x in out}
@@ -106,3 +106,44 @@ def as_uint8_images(images: Any, batch: int) -> np.ndarray | None:
     if arr.shape[0] != batch:
         raise ValueError(f"{arr.shape[0]} images for {batch} sets of values")
     return arr
+
+
+# ----- a clean / corrupted pair -----
+def single_image(image: Any, name: str) -> Any:
+    """Refuse batches: the widget compares ONE clean image with ONE corrupted image."""
+    if isinstance(image, (list, tuple)):
+        if len(image) != 1:
+            raise ValueError(f"{name} must be one image (PIL, array HWC/CHW or [1, 3, H, W] tensor); got a list of {len(image)}")
+        image = image[0]
+    shape = getattr(image, "shape", None)
+    if shape is not None and len(shape) == 4 and shape[0] != 1:
+        raise ValueError(f"{name} must be one image; got a batch of shape {list(shape)} (pass {name}[i])")
+    return image
+
+
+def check_same_size(clean: Any, corrupted: Any) -> None:
+    a, b = getattr(clean, "shape", None), getattr(corrupted, "shape", None)
+    if a is not None and b is not None and len(a) != len(b):
+        return  # e.g. HWC against a [1, 3, H, W] tensor: to_pixels checks those
+    size_a = getattr(clean, "size", None) if a is None else None
+    size_b = getattr(corrupted, "size", None) if b is None else None
+    if a is not None and b is not None and tuple(a) != tuple(b):
+        got = f"clean {list(a)}, corrupted {list(b)}"
+    elif callable(getattr(clean, "convert", None)) and callable(getattr(corrupted, "convert", None)) and size_a != size_b:
+        got = f"clean {size_a}, corrupted {size_b} (PIL sizes)"
+    else:
+        return
+    raise ValueError(
+        "clean and corrupted must be the same image at the same size (only the corrupted patches differ); "
+        f"got {got}. Build the corrupted one from the clean one: pw.corrupt(clean, patches, mode=..., model=model)"
+    )
+
+
+def changed_patches(clean: np.ndarray, corrupted: np.ndarray, grid: Sequence[int]) -> list[int]:
+    """Flat indices of the patches where the two images (uint8, model size) differ."""
+    rows, cols = int(grid[0]), int(grid[1])
+    h, w = clean.shape[:2]
+    if corrupted.shape != clean.shape or h % rows or w % cols:
+        return []
+    diff = (clean != corrupted).any(-1).reshape(rows, h // rows, cols, w // cols).any(axis=(1, 3))
+    return [int(i) for i in np.flatnonzero(diff)]

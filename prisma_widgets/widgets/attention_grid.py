@@ -9,26 +9,29 @@ click a thumbnail for the head's full query x key matrix, linked to the image.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import traitlets
 
-from ._layout import as_uint8_images, default_token_labels, infer_layout
+from ..analysis.attention import attention_rollout
 from ._base import (
     ArrayTrait,
     PrismaWidget,
-    _to_numpy,
     bundle_css,
     bundle_esm,
-    check_choice,
     check_position,
     check_shown,
     decode_array,
     dequantize_rows,
     encode_array,
     quantize_rows,
+    to_numpy,
 )
+from ._layout import as_uint8_images, default_token_labels, infer_layout
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 DIRECTIONS = ("row", "column")
 NORMALIZATIONS = ("head", "layer", "global")
@@ -39,24 +42,68 @@ PRECISIONS = ("uint8", "float32")
 QUANTIZATION_BOUND = 1.0 / 510.0
 
 
-def attention_rollout(patterns: np.ndarray, residual: float = 0.5) -> np.ndarray:
-    """Attention rollout (Abnar & Zuidema, 2020) after every layer.
+def grid_state(
+    patterns: np.ndarray,
+    display: np.ndarray | None,
+    *,
+    grid: tuple[int, int],
+    n_prefix_tokens: int,
+    token_labels: list[str],
+    layers: list[int],
+    heads: Sequence[int] | None,
+    rollout: np.ndarray | None,
+    precision: str,
+    image_labels: Sequence[str] | None,
+) -> dict[str, Any]:
+    """The synced state of a grid: quantised patterns, images, layout, and the default selection."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    n_heads = patterns.shape[2]
+    head_list = list(range(n_heads)) if heads is None else [int(h) for h in heads]
+    for h in head_list:
+        if not 0 <= h < n_heads:
+            raise ValueError(f"head {h} out of range: there are {n_heads} heads")
+    patterns = patterns[:, :, head_list]
+    n_tokens = patterns.shape[-1]
+    if len(token_labels) != n_tokens:
+        raise ValueError(f"{len(token_labels)} token labels for {n_tokens} tokens")
+    batch = patterns.shape[0]
+    labels = [str(x) for x in image_labels] if image_labels is not None else [f"image {i}" for i in range(batch)]
+    if len(labels) != batch:
+        raise ValueError(f"{len(labels)} image labels for {batch} images")
+    if display is not None and display.shape[0] != batch:
+        raise ValueError(f"{display.shape[0]} images for {batch} sets of patterns")
 
-    ``patterns``: ``[..., layers, heads, tokens, tokens]``. Each layer's head-mean is mixed with the
-    identity (``residual``) for the skip connection, rows renormalised, and the layers multiplied in
-    order. Returns ``[..., layers, tokens, tokens]``: entry ``l`` is the rollout through layer ``l``.
-    """
-    a = np.asarray(patterns, dtype=np.float64).mean(axis=-3)  # [..., L, T, T]
-    n = a.shape[-1]
-    eye = np.eye(n)
-    out = np.empty_like(a)
-    acc = np.broadcast_to(eye, a.shape[:-3] + (n, n)).copy()
-    for layer in range(a.shape[-3]):
-        mixed = residual * eye + (1.0 - residual) * a[..., layer, :, :]
-        mixed = mixed / mixed.sum(axis=-1, keepdims=True)
-        acc = mixed @ acc
-        out[..., layer, :, :] = acc
-    return out.astype(np.float32)
+    data: dict[str, Any] = {}
+    if precision == "uint8":
+        q, s = quantize_rows(patterns)
+        data["patterns"], data["pattern_scale"] = encode_array(q), encode_array(s)
+        if rollout is not None:
+            rq, rs = quantize_rows(rollout)
+            data["rollout_patterns"], data["rollout_scale"] = encode_array(rq), encode_array(rs)
+    else:
+        data["patterns"] = encode_array(patterns, "float32")
+        data["pattern_scale"] = {}
+        if rollout is not None:
+            data["rollout_patterns"], data["rollout_scale"] = encode_array(rollout, "float32"), {}
+    data["image_pixels"] = encode_array(display) if display is not None else {}
+    selection = {
+        "layer": layers[0],
+        "head": head_list[0],
+        "query": 0 if n_prefix_tokens else (grid[0] // 2) * grid[1] + grid[1] // 2,
+    }
+    # layout first, selection last: validators check the selection against the layout
+    return {
+        "grid": [int(grid[0]), int(grid[1])],
+        "n_prefix_tokens": int(n_prefix_tokens),
+        "token_labels": [str(t) for t in token_labels],
+        "layer_indices": layers,
+        "head_indices": head_list,
+        "image_labels": labels,
+        **data,
+        "show_rollout": rollout is not None,
+        **selection,
+    }
 
 
 class AttentionGrid(PrismaWidget):
@@ -82,8 +129,13 @@ class AttentionGrid(PrismaWidget):
 
     Example:
         >>> import prisma_widgets as pw
-        >>> model = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2)  # doctest: +SKIP
-        >>> pw.AttentionGrid(model, image)                                                    # doctest: +SKIP
+        >>> model = pw.load("mouse-vit")
+        >>> scenes = pw.zoo.scenes(2, seed=1)
+        >>> grid = pw.AttentionGrid(model, list(scenes.images), layers=[2, 3])
+        >>> grid.pattern_values().shape        # [image, layer, head, query, key]
+        (2, 2, 4, 65, 65)
+        >>> grid.layer, grid.head = 3, 1       # the view opens that head's query x key matrix
+        >>> grid.query = 10                    # and shows where token 10 (r1c1) looks
     """
 
     _widget_name = "attention_grid"
@@ -107,10 +159,10 @@ class AttentionGrid(PrismaWidget):
     layer = traitlets.Int(0).tag(sync=True)
     head = traitlets.Int(0).tag(sync=True)
     query = traitlets.Int(0).tag(sync=True)
-    direction = traitlets.Unicode("row").tag(sync=True)
+    direction = traitlets.Enum(DIRECTIONS, default_value="row").tag(sync=True)
     image_index = traitlets.Int(0).tag(sync=True)
-    normalization = traitlets.Unicode("head").tag(sync=True)
-    scale = traitlets.Unicode("linear").tag(sync=True)
+    normalization = traitlets.Enum(NORMALIZATIONS, default_value="head").tag(sync=True)
+    scale = traitlets.Enum(SCALES, default_value="linear").tag(sync=True)
     percentile = traitlets.Float(99.0).tag(sync=True)
     show_rollout = traitlets.Bool(False).tag(sync=True)
     show_detail = traitlets.Bool(True).tag(sync=True)
@@ -120,7 +172,7 @@ class AttentionGrid(PrismaWidget):
 
     def __init__(
         self,
-        model: Any,
+        model: HookedViT,
         images: Any,
         layers: Sequence[int] | None = None,
         heads: Sequence[int] | None = None,
@@ -130,13 +182,9 @@ class AttentionGrid(PrismaWidget):
         image_labels: Sequence[str] | None = None,
         **traits: Any,
     ) -> None:
-        if model is None:  # from_patterns: the state is ready
-            if image_labels is not None:
-                traits["image_labels"] = list(image_labels)
-            super().__init__(**traits)
-            return
         import torch
 
+        self._init_private()
         cfg = model.cfg
         layer_list = list(range(cfg.n_layers)) if layers is None else [int(x) for x in layers]
         for lay in layer_list:
@@ -148,11 +196,11 @@ class AttentionGrid(PrismaWidget):
         batch = images if isinstance(images, (list, tuple)) else [images]
         with torch.no_grad():
             _, cache = model.run_with_cache(batch, names_filter=lambda n: n in names)
-        full = np.stack([_to_numpy(cache[f"blocks.{i}.attn.hook_pattern"]).astype(np.float32) for i in needed], 1)
+        full = np.stack([to_numpy(cache[f"blocks.{i}.attn.hook_pattern"]).astype(np.float32) for i in needed], 1)
         shown = full[:, [needed.index(i) for i in layer_list]]
         roll = attention_rollout(full)[:, [needed.index(i) for i in layer_list]] if rollout else None
         display = model.display_images(batch)
-        state = self._prepare(
+        state = grid_state(
             shown,
             display,
             grid=tuple(cfg.grid),
@@ -164,7 +212,7 @@ class AttentionGrid(PrismaWidget):
             precision=precision,
             image_labels=image_labels,
         )
-        super().__init__(**state)
+        self._init_traits(state)
         self._apply_options(traits)
 
     # ------------------------------------------------------------------------------------------
@@ -197,7 +245,7 @@ class AttentionGrid(PrismaWidget):
             layers: the model layer index of each entry of the layer axis (default ``0..L-1``).
             heads: which heads to show (default all).
         """
-        p = np.asarray(_to_numpy(patterns), dtype=np.float32)
+        p = np.asarray(to_numpy(patterns), dtype=np.float32)
         if p.ndim == 4:
             p = p[None]
         if p.ndim != 5 or p.shape[-1] != p.shape[-2]:
@@ -209,7 +257,7 @@ class AttentionGrid(PrismaWidget):
         roll = attention_rollout(p) if rollout else None
         labels = list(token_labels) if token_labels is not None else default_token_labels(g, prefix)
         display = as_uint8_images(image, p.shape[0])
-        state = cls._prepare(
+        state = grid_state(
             p,
             display,
             grid=g,
@@ -221,85 +269,9 @@ class AttentionGrid(PrismaWidget):
             precision=precision,
             image_labels=image_labels,
         )
-        widget = cls(None, None, **state)
-        widget._apply_options(traits)
-        return widget
-
-    @staticmethod
-    def _prepare(
-        patterns: np.ndarray,
-        display: np.ndarray | None,
-        *,
-        grid: tuple[int, int],
-        n_prefix_tokens: int,
-        token_labels: list[str],
-        layers: list[int],
-        heads: Sequence[int] | None,
-        rollout: np.ndarray | None,
-        precision: str,
-        image_labels: Sequence[str] | None,
-    ) -> dict[str, Any]:
-        check_choice(precision, PRECISIONS, "precision")
-        n_heads = patterns.shape[2]
-        head_list = list(range(n_heads)) if heads is None else [int(h) for h in heads]
-        for h in head_list:
-            if not 0 <= h < n_heads:
-                raise ValueError(f"head {h} out of range: there are {n_heads} heads")
-        patterns = patterns[:, :, head_list]
-        n_tokens = patterns.shape[-1]
-        if len(token_labels) != n_tokens:
-            raise ValueError(f"{len(token_labels)} token labels for {n_tokens} tokens")
-        batch = patterns.shape[0]
-        labels = [str(x) for x in image_labels] if image_labels is not None else [f"image {i}" for i in range(batch)]
-        if len(labels) != batch:
-            raise ValueError(f"{len(labels)} image labels for {batch} images")
-        if display is not None and display.shape[0] != batch:
-            raise ValueError(f"{display.shape[0]} images for {batch} sets of patterns")
-
-        data: dict[str, Any] = {}
-        if precision == "uint8":
-            q, s = quantize_rows(patterns)
-            data["patterns"], data["pattern_scale"] = encode_array(q), encode_array(s)
-            if rollout is not None:
-                rq, rs = quantize_rows(rollout)
-                data["rollout_patterns"], data["rollout_scale"] = encode_array(rq), encode_array(rs)
-        else:
-            data["patterns"] = encode_array(patterns, "float32")
-            data["pattern_scale"] = {}
-            if rollout is not None:
-                data["rollout_patterns"], data["rollout_scale"] = encode_array(rollout, "float32"), {}
-        data["image_pixels"] = encode_array(display) if display is not None else {}
-        selection = {
-            "layer": layers[0],
-            "head": head_list[0],
-            "query": 0 if n_prefix_tokens else (grid[0] // 2) * grid[1] + grid[1] // 2,
-        }
-        # layout first, selection last: validators check the selection against the layout
-        return {
-            "grid": [int(grid[0]), int(grid[1])],
-            "n_prefix_tokens": int(n_prefix_tokens),
-            "token_labels": [str(t) for t in token_labels],
-            "layer_indices": layers,
-            "head_indices": head_list,
-            "image_labels": labels,
-            **data,
-            "show_rollout": rollout is not None,
-            **selection,
-        }
+        return cls._from_state(state, traits)
 
     # ------------------------------------------------------------------------------------------
-    @traitlets.validate("direction")
-    def _v_direction(self, proposal: Any) -> str:
-        return check_choice(proposal["value"], DIRECTIONS, "direction")
-
-    @traitlets.validate("normalization")
-    def _v_normalization(self, proposal: Any) -> str:
-        return check_choice(proposal["value"], NORMALIZATIONS, "normalization")
-
-    @traitlets.validate("scale")
-    def _v_scale(self, proposal: Any) -> str:
-        return check_choice(proposal["value"], SCALES, "scale")
-
     @traitlets.validate("percentile")
     def _v_percentile(self, proposal: Any) -> float:
         v = float(proposal["value"])

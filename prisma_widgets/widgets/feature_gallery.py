@@ -32,10 +32,10 @@ import traitlets
 
 from ._base import (
     ArrayTrait,
+    write_standalone_html,
     PrismaWidget,
     bundle_css,
     bundle_esm,
-    check_choice,
     decode_array,
     encode_array,
     quantize_rows,
@@ -166,13 +166,13 @@ class FeatureGallery(PrismaWidget):
     # selection and list state, both ways
     feature = traitlets.Int(-1).tag(sync=True)
     visible = traitlets.List(traitlets.Int()).tag(sync=True)
-    sort_by = traitlets.Unicode("frequency").tag(sync=True)
+    sort_by = traitlets.Enum(SORTS, default_value="frequency").tag(sync=True)
     descending = traitlets.Bool(True).tag(sync=True)
     query = traitlets.Unicode("").tag(sync=True)
     hide_dead = traitlets.Bool(True).tag(sync=True)
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(12).tag(sync=True)
-    normalization = traitlets.Unicode("feature").tag(sync=True)
+    normalization = traitlets.Enum(NORMALIZATIONS, default_value="feature").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     # look
     thumb_size = traitlets.Int(72).tag(sync=True)
@@ -196,10 +196,10 @@ class FeatureGallery(PrismaWidget):
     ) -> None:
         from prisma_widgets.sae.store import _Source
 
+        self._init_private()
         self._model, self._sae = model, sae
         self._source = None if images is None else (images if isinstance(images, _Source) else _Source(images))
         self._labels = [str(x) for x in image_labels] if image_labels is not None else None
-        self._thumbs: dict[int, np.ndarray] = {}
         if stats is None:
             if model is None or sae is None:
                 raise ValueError("pass model, sae and images, or a precomputed stats=FeatureStats")
@@ -215,14 +215,27 @@ class FeatureGallery(PrismaWidget):
             raise ValueError(f"{len(self._labels)} image labels for {stats.n_images} images")
         self._stats = stats
         self._can_look_up = model is not None and sae is not None
-        super().__init__(**self._index_state(np.arange(stats.d_sae)))
-        self.live = self._can_look_up
-        page = traits.pop("page_size", None)
-        if page is not None:
-            self.page_size = int(page)
-        first = [int(j) for j in np.argsort(-stats.frequency, kind="stable")[: self.page_size]]
-        self._refresh(visible=first, feature=int(traits.get("feature", -1)))
+        page_size = int(traits.pop("page_size", 12))
+        feature = int(traits.get("feature", -1))
+        visible = [int(j) for j in np.argsort(-stats.frequency, kind="stable")[:page_size]]
+        self._init_traits({
+            **self._index_state(np.arange(stats.d_sae)),
+            "live": self._can_look_up,
+            "page_size": page_size,
+            **self._content_state(visible, [feature] if feature >= 0 else []),
+            "visible": visible,
+            "feature": feature,
+        })
         self._apply_options(traits)
+
+    def _init_private(self) -> None:
+        self._model: Any = None
+        self._sae: Any = None
+        self._source: Any = None
+        self._labels: list[str] | None = None
+        self._thumbs: dict[int, np.ndarray] = {}
+        self._stats: Any = None
+        self._can_look_up = False
 
     @classmethod
     def from_stats(
@@ -342,21 +355,9 @@ class FeatureGallery(PrismaWidget):
         visible = list(self.visible) if visible is None else [int(v) for v in visible]
         feature = self.feature if feature is None else int(feature)
         state = self._content_state(visible, [feature] if feature >= 0 else [])
-        with self.hold_sync():
-            for k, v in state.items():
-                setattr(self, k, v)
-            self.visible = visible
-            self.feature = feature
+        self._set_quietly({**state, "visible": visible, "feature": feature})
 
     # ------------------------------------------------------------------------------------------
-    @traitlets.validate("sort_by")
-    def _v_sort(self, proposal: Any) -> str:
-        return check_choice(proposal["value"], SORTS, "sort_by")
-
-    @traitlets.validate("normalization")
-    def _v_norm(self, proposal: Any) -> str:
-        return check_choice(proposal["value"], NORMALIZATIONS, "normalization")
-
     @traitlets.validate("feature")
     def _v_feature(self, proposal: Any) -> int:
         v = int(proposal["value"])
@@ -373,20 +374,21 @@ class FeatureGallery(PrismaWidget):
 
     @traitlets.observe("feature")
     def _on_feature(self, change: Any) -> None:
-        if getattr(self, "_stats", None) is not None and [int(change["new"])] != list(self.detail_features):
-            if change["new"] < 0 and not self.detail_features:
-                return
-            self._refresh(feature=int(change["new"]))
+        if self._is_quiet or self._stats is None or [int(change["new"])] == list(self.detail_features):
+            return
+        if change["new"] < 0 and not self.detail_features:
+            return
+        self._refresh(feature=int(change["new"]))
 
     @traitlets.observe("visible")
     def _on_visible(self, change: Any) -> None:
-        if getattr(self, "_stats", None) is not None and list(change["new"]) != list(self.card_features):
+        if not self._is_quiet and self._stats is not None and list(change["new"]) != list(self.card_features):
             self._refresh(visible=list(change["new"]))
 
     @traitlets.observe("patch_query")
     def _on_patch_query(self, change: Any) -> None:
         q = list(change["new"] or [])
-        if len(q) != 2 or not getattr(self, "_can_look_up", False):
+        if self._is_quiet or len(q) != 2 or not self._can_look_up:
             return
         image, token = int(q[0]), int(q[1])
         try:
@@ -433,16 +435,11 @@ class FeatureGallery(PrismaWidget):
         """Write the chosen ``features`` (default: the cards on screen and the selected feature) to one
         self-contained HTML file: their index entries, cards and details, the images they show, and the
         active features of every patch of those images (when the gallery holds the model and SAE)."""
-        from ._base import write_standalone_html
-
         chosen = list(self.card_features) + ([self.feature] if self.feature >= 0 else []) if features is None else features
         ids = sorted({int(f) for f in chosen})
         bad = [f for f in ids if not 0 <= f < self._stats.d_sae]
         if bad or not ids:
             raise ValueError(f"features to save must be in [0, {self._stats.d_sae}); got {bad or 'none'}")
-        page = FeatureGallery.__new__(FeatureGallery)
-        page._stats, page._model, page._sae, page._source = self._stats, None, None, self._source
-        page._labels, page._thumbs, page._can_look_up = self._labels, self._thumbs, False
         state = {**self._index_state(np.asarray(ids)), **self._content_state(ids, ids)}
         if self._can_look_up:
             feats, vals = self.active_features(state["image_ids"])
@@ -453,8 +450,7 @@ class FeatureGallery(PrismaWidget):
         state.update({k: getattr(self, k) for k in keep})
         state.update(feature=self.feature if self.feature in ids else ids[0], page=0, visible=ids[: self.page_size],
                      live=False, status="")
-        page._stats = None  # the state is complete: the observers must not rebuild it
-        PrismaWidget.__init__(page, **state)
+        page = FeatureGallery._from_state(state)  # complete state, no statistics: nothing recomputes
         try:
             return write_standalone_html(page, self._widget_name, path, title=title, compress=compress)
         finally:

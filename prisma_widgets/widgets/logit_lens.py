@@ -26,29 +26,32 @@ half a colour step when the colour range is the row's own maximum.
 from __future__ import annotations
 
 import math
-import pathlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import traitlets
 
+from ..analysis.logit_lens import lens_statistics
+from ..analysis.readout import needs_prompts
 from ..hooked.config import layer_index
 from ._base import (
     ArrayTrait,
     PrismaWidget,
-    _to_numpy,
     bundle_css,
     bundle_esm,
-    check_choice,
     check_position,
     check_shown,
     decode_array,
     dequantize_rows,
     encode_array,
     quantize_rows,
+    to_numpy,
 )
 from ._layout import as_uint8_image, default_token_labels, infer_layout
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 MODES = ("top1", "class_prob", "entropy", "kl", "rank")
 NORMALIZATIONS = ("layer", "global")
@@ -61,48 +64,8 @@ DEFAULT_MAX_CLASSES = 48
 
 
 # --------------------------------------------------------------------------------------------------
-# pure numpy: everything the view needs, from per-token logits
+# the synced state, from per-token logits
 # --------------------------------------------------------------------------------------------------
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    x = logits.astype(np.float64)
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
-def lens_statistics(logits: Any, top_k: int = 5) -> dict[str, np.ndarray]:
-    """Per-token statistics of a lens ``[L, T, C]`` (logits); the last layer is the reference.
-
-    Returns float64/int arrays: ``probs`` ``[L, T, C]``, ``top_indices``/``top_probs`` ``[L, T, K]``,
-    ``entropy`` ``[L, T]`` (nats), ``kl`` ``[L, T]`` = KL(p_last || p_layer) (nats), ``final_class``
-    ``[T]`` (argmax at the last layer), ``final_rank`` ``[L, T]`` (0 = the final class is top-1 there).
-    """
-    x = np.asarray(_to_numpy(logits), dtype=np.float64)
-    if x.ndim != 3:
-        raise ValueError(f"logits must be [layers, tokens, classes], got shape {x.shape}")
-    logp = _log_softmax(x)
-    p = np.exp(logp)
-    k = max(1, min(int(top_k), x.shape[-1]))
-    # stable descending order: ties resolve to the lower class index, as torch.topk usually does
-    order = np.argsort(-p, axis=-1, kind="stable")[..., :k]
-    top_probs = np.take_along_axis(p, order, -1)
-    entropy = -(p * logp).sum(-1)
-    entropy = np.maximum(entropy, 0.0)
-    p_last, logp_last = p[-1:], logp[-1:]
-    kl = np.maximum((p_last * (logp_last - logp)).sum(-1), 0.0)
-    final_class = p[-1].argmax(-1)  # [T]
-    final_logp = np.take_along_axis(logp, np.broadcast_to(final_class[None, :, None], logp.shape[:2] + (1,)), -1)
-    final_rank = (logp > final_logp).sum(-1)
-    return {
-        "probs": p,
-        "top_indices": order,
-        "top_probs": top_probs,
-        "entropy": entropy,
-        "kl": kl,
-        "final_class": final_class,
-        "final_rank": final_rank,
-    }
-
-
 def _index_dtype(n_classes: int) -> str:
     return "uint8" if n_classes <= 256 else "uint16" if n_classes <= 65536 else "uint32"
 
@@ -129,6 +92,65 @@ def _class_arrays(probs: np.ndarray, class_ids: list[int]) -> dict[str, Any]:
     sel = probs[:, :, class_ids].transpose(0, 2, 1) if class_ids else np.zeros((probs.shape[0], 0, probs.shape[1]))
     q, s = quantize_rows(sel)  # [L, n, T], one scale per (layer, class)
     return {"class_ids": [int(c) for c in class_ids], "class_probs": encode_array(q), "class_scale": encode_array(s)}
+
+
+def lens_state(
+    logits: np.ndarray,
+    *,
+    top_k: int,
+    max_classes: int,
+    target_class: int,
+    keep: list[int],
+    layers: list[int],
+    class_names: Sequence[str] | None,
+    grid: tuple[int, int],
+    n_prefix_tokens: int,
+    token_labels: list[str],
+    site: str,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """``(synced state, probabilities [L, T, C])`` of ``logits`` ``[L_all, T, C]`` (last entry = the reference
+    for ``kl`` and ``rank``) at the layer entries ``keep``."""
+    stats = lens_statistics(logits, top_k=top_k)
+    n_classes = logits.shape[-1]
+    probs = stats["probs"][keep].astype(np.float32)
+    top_i = stats["top_indices"][keep]
+    top_p = stats["top_probs"][keep]
+    idx_dtype = _index_dtype(n_classes)
+    qp, sp = quantize_rows(top_p)
+    # the trajectory: each token's top-k at the last layer, through every shown layer
+    last_top = stats["top_indices"][-1]  # [T, K]
+    at = np.broadcast_to(last_top[None], (len(keep),) + last_top.shape)
+    traj = np.take_along_axis(probs, at, -1)  # [L, T, K]
+    traj = traj.transpose(1, 2, 0)  # [T, K, L]
+    T, K, L = traj.shape
+    qt, st = quantize_rows(traj.reshape(T, K * L))
+    extra = [target_class] if target_class >= 0 else []
+    class_ids = _choose_classes(top_i[..., 0], n_prefix_tokens, n_classes, max_classes, extra)
+    names = [str(x) for x in class_names] if class_names is not None else [f"class {i}" for i in range(n_classes)]
+    n_tokens = logits.shape[1]
+    if len(token_labels) != n_tokens:
+        raise ValueError(f"{len(token_labels)} token labels for {n_tokens} tokens")
+    rank_dtype = "uint16" if n_classes <= 65536 else "uint32"
+    state = {
+        "grid": [int(grid[0]), int(grid[1])],
+        "n_prefix_tokens": int(n_prefix_tokens),
+        "token_labels": [str(t) for t in token_labels],
+        "layer_indices": [int(x) for x in layers],
+        "class_names": names,
+        "max_entropy": float(math.log(n_classes)) if n_classes > 0 else 0.0,
+        "site": site,
+        "top_indices": encode_array(top_i, idx_dtype),
+        "top_probs": encode_array(qp),
+        "top_scale": encode_array(sp),
+        "entropy": encode_array(stats["entropy"][keep], "float32"),
+        "kl": encode_array(stats["kl"][keep], "float32"),
+        "final_rank": encode_array(stats["final_rank"][keep], rank_dtype),
+        "track_indices": encode_array(last_top, idx_dtype),
+        "track_probs": encode_array(qt.reshape(T, K, L)),
+        "track_scale": encode_array(st),
+        **_class_arrays(probs, class_ids),
+    }
+    return state, probs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,8 +180,15 @@ class LogitLens(PrismaWidget):
 
     Example:
         >>> import prisma_widgets as pw
-        >>> model = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2)  # doctest: +SKIP
-        >>> pw.LogitLens(model, image)                                                    # doctest: +SKIP
+        >>> model = pw.load("mouse-vit")
+        >>> scenes = pw.zoo.scenes(1, seed=3)
+        >>> lens = pw.LogitLens(model, scenes.images[0])
+        >>> lens.layer_indices, lens.class_names[:3]
+        ([0, 1, 2, 3], ['circle', 'square', 'triangle'])
+        >>> lens.layer, lens.patch = 2, 10     # the view shows layer 2 and the top-k of token 10 (r1c1)
+        >>> indices, probs = lens.top_values() # what the view draws: [layer, token, k]
+        >>> probs.shape
+        (4, 65, 5)
     """
 
     _widget_name = "logit_lens"
@@ -192,9 +221,9 @@ class LogitLens(PrismaWidget):
     layer = traitlets.Int(0).tag(sync=True)
     patch = traitlets.Int(0).tag(sync=True)
     target_class = traitlets.Int(-1).tag(sync=True)
-    mode = traitlets.Unicode("top1").tag(sync=True)
+    mode = traitlets.Enum(MODES, default_value="top1").tag(sync=True)
     prompts = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    normalization = traitlets.Unicode("global").tag(sync=True)
+    normalization = traitlets.Enum(NORMALIZATIONS, default_value="global").tag(sync=True)
     # prompt editing: only a widget that holds a CLIP model and a kernel can recompute
     prompts_editable = traitlets.Bool(False).tag(sync=True)
     prompt_note = traitlets.Unicode("").tag(sync=True)
@@ -207,7 +236,7 @@ class LogitLens(PrismaWidget):
 
     def __init__(
         self,
-        model: Any,
+        model: HookedViT,
         image: Any = None,
         labels: Sequence[str] | None = None,
         prompts: Sequence[str] | None = None,
@@ -218,61 +247,58 @@ class LogitLens(PrismaWidget):
         max_classes: int = DEFAULT_MAX_CLASSES,
         **traits: Any,
     ) -> None:
-        self._model: Any = None
-        self._image: Any = None
-        self._probs: np.ndarray | None = None
-        self._stats: dict[str, np.ndarray] | None = None
-        self._labels: list[str] | None = None
-        self._layers_arg: list[int] | None = None
-        self._top_k = int(top_k)
-        self._max_classes = int(max_classes)
-        self._saving = False
-        self._reverting = False
-        if model is None:  # from_arrays: the state is ready
-            super().__init__(**traits)
-            return
+        self._init_private()
         cfg = model.cfg
-        is_clip = cfg.family == "open_clip"
-        if is_clip and not prompts:
+        editable = needs_prompts(model)
+        if editable and not prompts:
             raise ValueError("a CLIP logit lens reads out against text: pass prompts=['a photo of a cat', ...]")
         if image is None:
             raise ValueError("pass the image to read out")
         self._model, self._image = model, image
+        self._top_k, self._max_classes = int(top_k), int(max_classes)
         self._labels = list(labels) if labels is not None else None
         self._layers_arg = None if layers is None else [layer_index(x, cfg.n_layers) for x in layers]
         state = self._compute(list(prompts) if prompts else None, site)
         state["image_pixels"] = encode_array(model.display_images([image])[0])
         state["prompts"] = list(prompts) if prompts else []
-        state["prompts_editable"] = bool(is_clip)
+        state["prompts_editable"] = editable
         state["prompt_note"] = ""
-        self._reverting = True  # the prompts arrive with their lens: nothing to recompute
-        try:
-            super().__init__(**self._order(state))
-        finally:
-            self._reverting = False
+        self._init_traits(self._order(state))
         self._apply_options(dict(traits))
 
+    def _init_private(self) -> None:
+        self._model: HookedViT | None = None
+        self._image: Any = None
+        self._probs: np.ndarray | None = None
+        self._labels: list[str] | None = None
+        self._layers_arg: list[int] | None = None
+        self._top_k = 5
+        self._max_classes = DEFAULT_MAX_CLASSES
+
     # ------------------------------------------------------------------------------------------
-    def _compute(self, prompts: list[str] | None, site: str) -> dict[str, Any]:
+    def _compute(self, prompts: list[str] | None, site: str, target_class: int = -1) -> dict[str, Any]:
         """Run the analysis on the held model and image; the state of every data trait."""
-        from prisma_widgets.analysis.logit_lens import logit_lens
+        from ..analysis.logit_lens import logit_lens
 
         model = self._model
+        assert model is not None
         cfg = model.cfg
         shown = list(range(cfg.n_layers)) if self._layers_arg is None else sorted(set(self._layers_arg))
         # the reference (kl, rank) is always the model's last layer
         computed = sorted(set(shown) | {cfg.n_layers - 1})
         lens = logit_lens(model, [self._image], layers=computed, site=site, top_k=1, prompts=prompts)
-        logits = _to_numpy(lens.logits[0]).astype(np.float32)  # [L, T, C]
+        logits = to_numpy(lens.logits[0]).astype(np.float32)  # [L, T, C]
         names = self._labels
         if names is None:
             names = list(lens.class_names) if lens.class_names is not None else None
         if names is not None and len(names) != logits.shape[-1]:
             raise ValueError(f"{len(names)} labels for {logits.shape[-1]} classes")
-        keep = [computed.index(x) for x in shown]
-        return self._prepare(
+        state, self._probs = lens_state(
             logits,
-            keep=keep,
+            top_k=self._top_k,
+            max_classes=self._max_classes,
+            target_class=target_class,
+            keep=[computed.index(x) for x in shown],
             layers=shown,
             class_names=names,
             grid=tuple(lens.grid),
@@ -280,62 +306,7 @@ class LogitLens(PrismaWidget):
             token_labels=list(lens.token_labels),
             site=site,
         )
-
-    def _prepare(
-        self,
-        logits: np.ndarray,
-        *,
-        keep: list[int],
-        layers: list[int],
-        class_names: Sequence[str] | None,
-        grid: tuple[int, int],
-        n_prefix_tokens: int,
-        token_labels: list[str],
-        site: str,
-    ) -> dict[str, Any]:
-        """Statistics of ``logits`` ``[L_all, T, C]`` (last entry = reference), kept at ``keep``."""
-        stats = lens_statistics(logits, top_k=self._top_k)
-        n_classes = logits.shape[-1]
-        probs = stats["probs"][keep].astype(np.float32)
-        top_i = stats["top_indices"][keep]
-        top_p = stats["top_probs"][keep]
-        self._probs = probs
-        self._stats = {k: (v[keep] if k not in ("final_class",) else v) for k, v in stats.items() if k != "probs"}
-        idx_dtype = _index_dtype(n_classes)
-        qp, sp = quantize_rows(top_p)
-        # the trajectory: each token's top-k at the last layer, through every shown layer
-        last_top = stats["top_indices"][-1]  # [T, K]
-        at = np.broadcast_to(last_top[None], (len(keep),) + last_top.shape)
-        traj = np.take_along_axis(probs, at, -1)  # [L, T, K]
-        traj = traj.transpose(1, 2, 0)  # [T, K, L]
-        T, K, L = traj.shape
-        qt, st = quantize_rows(traj.reshape(T, K * L))
-        extra = [self.target_class] if getattr(self, "target_class", -1) >= 0 else []
-        class_ids = _choose_classes(top_i[..., 0], n_prefix_tokens, n_classes, self._max_classes, extra)
-        names = [str(x) for x in class_names] if class_names is not None else [f"class {i}" for i in range(n_classes)]
-        n_tokens = logits.shape[1]
-        if len(token_labels) != n_tokens:
-            raise ValueError(f"{len(token_labels)} token labels for {n_tokens} tokens")
-        rank_dtype = "uint16" if n_classes <= 65536 else "uint32"
-        return {
-            "grid": [int(grid[0]), int(grid[1])],
-            "n_prefix_tokens": int(n_prefix_tokens),
-            "token_labels": [str(t) for t in token_labels],
-            "layer_indices": [int(x) for x in layers],
-            "class_names": names,
-            "max_entropy": float(math.log(n_classes)) if n_classes > 0 else 0.0,
-            "site": site,
-            "top_indices": encode_array(top_i, idx_dtype),
-            "top_probs": encode_array(qp),
-            "top_scale": encode_array(sp),
-            "entropy": encode_array(stats["entropy"][keep], "float32"),
-            "kl": encode_array(stats["kl"][keep], "float32"),
-            "final_rank": encode_array(stats["final_rank"][keep], rank_dtype),
-            "track_indices": encode_array(last_top, idx_dtype),
-            "track_probs": encode_array(qt.reshape(T, K, L)),
-            "track_scale": encode_array(st),
-            **_class_arrays(probs, class_ids),
-        }
+        return state
 
     @staticmethod
     def _order(state: dict[str, Any]) -> dict[str, Any]:
@@ -378,7 +349,7 @@ class LogitLens(PrismaWidget):
         """
         result = logits if hasattr(logits, "top_k_indices") and hasattr(logits, "grid") else None
         if result is not None:
-            arr = _to_numpy(result.logits[0])
+            arr = to_numpy(result.logits[0])
             grid = result.grid if grid is None else grid
             n_prefix_tokens = result.n_prefix_tokens if n_prefix_tokens is None else n_prefix_tokens
             token_labels = result.token_labels if token_labels is None else token_labels
@@ -386,7 +357,7 @@ class LogitLens(PrismaWidget):
             class_names = result.class_names if class_names is None else class_names
             site = result.site
         else:
-            arr = _to_numpy(logits)
+            arr = to_numpy(logits)
         arr = np.asarray(arr, dtype=np.float32)
         if arr.ndim == 4 and arr.shape[0] == 1:
             arr = arr[0]
@@ -403,10 +374,11 @@ class LogitLens(PrismaWidget):
             class_names = list(prompts)
         if class_names is not None and len(class_names) != arr.shape[-1]:
             raise ValueError(f"{len(class_names)} class names for {arr.shape[-1]} classes")
-        widget = cls(None)
-        widget._top_k, widget._max_classes = int(top_k), int(max_classes)
-        state = widget._prepare(
+        state, probs = lens_state(
             arr,
+            top_k=int(top_k),
+            max_classes=int(max_classes),
+            target_class=-1,
             keep=list(range(arr.shape[0])),
             layers=layer_list,
             class_names=class_names,
@@ -421,25 +393,10 @@ class LogitLens(PrismaWidget):
         state["prompts_editable"] = False
         note = "read-only: built from arrays, there is no model to recompute the lens"
         state["prompt_note"] = note if prompts else ""
-        widget._reverting = True  # the prompts arrive with their lens: nothing to recompute
-        try:
-            with widget.hold_trait_notifications():
-                for k, v in cls._order(state).items():
-                    setattr(widget, k, v)
-        finally:
-            widget._reverting = False
-        widget._apply_options(traits)
-        return widget
+        return cls._from_state(cls._order(state), traits, _probs=probs, _top_k=int(top_k),
+                               _max_classes=int(max_classes))
 
     # ------------------------------------------------------------------------------------------
-    @traitlets.validate("mode")
-    def _v_mode(self, proposal: Any) -> str:
-        return check_choice(proposal["value"], MODES, "mode")
-
-    @traitlets.validate("normalization")
-    def _v_normalization(self, proposal: Any) -> str:
-        return check_choice(proposal["value"], NORMALIZATIONS, "normalization")
-
     @traitlets.validate("layer")
     def _v_layer(self, proposal: Any) -> int:
         return check_shown(proposal["value"], self.layer_indices, "layer")
@@ -458,18 +415,16 @@ class LogitLens(PrismaWidget):
     @traitlets.observe("target_class")
     def _on_target_class(self, change: Any) -> None:
         c = int(change["new"])
-        if c < 0 or c in self.class_ids or self._probs is None:
+        if self._is_quiet or c < 0 or c in self.class_ids or self._probs is None:
             return
         # a class without a map yet: add it (this needs the kernel; a saved page has only class_ids)
-        with self.hold_sync():
-            for k, v in _class_arrays(self._probs, list(self.class_ids) + [c]).items():
-                setattr(self, k, v)
+        self._set_quietly(_class_arrays(self._probs, list(self.class_ids) + [c]))
 
     @traitlets.observe("prompts")
     def _on_prompts(self, change: Any) -> None:
-        if self._reverting or list(change["old"] or []) == list(change["new"] or []):
+        if self._is_quiet or list(change["old"] or []) == list(change["new"] or []):
             return
-        if self._model is None or self._model.cfg.family != "open_clip":
+        if self._model is None or not needs_prompts(self._model):
             self._revert(
                 change["old"],
                 "prompts can only be edited on a CLIP lens built with pw.LogitLens(model, image, prompts=...)",
@@ -480,53 +435,28 @@ class LogitLens(PrismaWidget):
             self._revert(change["old"], "every prompt needs some text, and there must be at least one")
             return
         self.status = "recomputing…"
+        target = self.target_class if self.target_class < len(prompts) else -1
         try:
             old_names = self._labels
             if self._labels is not None and len(self._labels) != len(prompts):
                 self._labels = None  # display names no longer match: show the prompts themselves
-            state = self._compute(prompts, self.site)
+            state = self._compute(prompts, self.site, target)
         except Exception as err:  # noqa: BLE001  (shown in the view, the old lens stays)
             self._labels = old_names
             self._revert(change["old"], f"could not recompute: {err}")
             return
-        with self.hold_sync():
-            if self.target_class >= len(prompts):
-                self.target_class = -1
-            for k, v in state.items():
-                if k not in ("layer", "patch"):
-                    setattr(self, k, v)
-            self.status = ""
+        self._set_quietly({"target_class": target, **state, "status": ""})
 
     def _revert(self, old: list[str], message: str) -> None:
-        self._reverting = True
-        try:
-            self.prompts = list(old)
-        finally:
-            self._reverting = False
-        self.status = message
+        self._set_quietly({"prompts": list(old), "status": message})
 
     # ------------------------------------------------------------------------------------------
-    def get_state(self, key: Any = None) -> dict[str, Any]:
-        state = super().get_state(key)
-        if self._saving:
-            if "prompts_editable" in state:
-                state["prompts_editable"] = False
-            if "prompt_note" in state and state.get("prompts"):
-                state["prompt_note"] = "read-only: this saved page has no kernel to recompute the lens"
-            if "status" in state:
-                state["status"] = ""
+    def _saved_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A saved page has no kernel: the prompt list in it is read-only and says so."""
+        state = dict(state, prompts_editable=False, status="")
+        if state.get("prompts"):
+            state["prompt_note"] = "read-only: this saved page has no kernel to recompute the lens"
         return state
-
-    def save_html(self, path: str | pathlib.Path, title: str | None = None, compress: bool = True) -> pathlib.Path:
-        """Write the widget to one self-contained HTML file (see :meth:`PrismaWidget.save_html`).
-
-        The page has no kernel, so the prompt list in it is read-only and says so.
-        """
-        self._saving = True
-        try:
-            return super().save_html(path, title=title, compress=compress)
-        finally:
-            self._saving = False
 
     # ------------------------------------------------------------------------------------------
     # what the front end reads, dequantised (for tests and for users who want the numbers)

@@ -20,91 +20,36 @@ What travels (Python computes every number; the front end only draws):
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import traitlets
 
+from ..analysis.corrupt import corrupt, patch_mask
+from ..analysis.patching_session import PatchingSession, Sweep, SweepKey, allowed_by
 from ..hooked.config import layer_index
-from ._base import ArrayTrait, PrismaWidget, _to_numpy, bundle_css, bundle_esm, check_choice, decode_array, encode_array
-from ._layout import as_uint8_image, default_token_labels, infer_layout
+from ._base import COLORMAPS, ArrayTrait, PrismaWidget, bundle_css, bundle_esm, decode_array, encode_array
+from ._layout import changed_patches, check_same_size, single_image
+from .patching_state import (
+    BYS,
+    CELL_AXES,
+    CORRUPTION_MODES,
+    DEFAULT_MAX_PRECOMPUTED,
+    DIRECTIONS,
+    METHODS,
+    NORMALIZATIONS,
+    SAVED_NOTE,
+    SELECTION_KEYS,
+    SITES,
+    display_state,
+    result_state,
+    tables_state,
+)
 
-SITES = ("resid_pre", "resid_mid", "attn_out", "mlp_out", "z", "pattern")
-BYS = ("position", "head", "head_position", "layer")
-METHODS = ("exact", "attribution")
-DIRECTIONS = ("denoise", "noise")
-NORMALIZATIONS = ("global", "unit")
-CORRUPTION_MODES = ("mask", "blur", "noise")
-
-_CHOICES = {"site": SITES, "by": BYS, "method": METHODS, "direction": DIRECTIONS, "normalization": NORMALIZATIONS,
-            "corruption_mode": CORRUPTION_MODES}
-
-#: the cell axes of each ``by`` (after the layer axis), as :mod:`prisma_widgets.analysis.patching` orders them
-CELL_AXES = {"position": ("position",), "head": ("head",), "head_position": ("position", "head"), "layer": ()}
-#: keys of ``selected`` for each ``by``
-SELECTION_KEYS = {"position": ("layer", "position"), "head": ("layer", "head"),
-                  "head_position": ("layer", "position", "head"), "layer": ("layer",)}
-
-#: at most this many (layer, cell) pairs get precomputed predictions (for a saved page)
-DEFAULT_MAX_PRECOMPUTED = 4096
-
-
-def allowed_by(site: str) -> list[str]:
-    """The ``by`` values that apply to a site (``head`` needs a per-head site: ``z`` or ``pattern``)."""
-    from prisma_widgets.analysis.patching import BY
-    from prisma_widgets.analysis.patching import SITES as ENGINE_SITES
-
-    layout = ENGINE_SITES[site][1]
-    return [b for b in BYS if set(BY[b]) <= set(layout)]
-
-
-def _top_k(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Descending top-k along the last axis (ties: the lower index first)."""
-    order = np.argsort(-probs, axis=-1, kind="stable")[..., :k]
-    return order, np.take_along_axis(probs, order, -1)
-
-
-def _single(image: Any, name: str) -> Any:
-    """Refuse batches: the widget compares ONE clean image with ONE corrupted image."""
-    if isinstance(image, (list, tuple)):
-        if len(image) != 1:
-            raise ValueError(f"{name} must be one image (PIL, array HWC/CHW or [1, 3, H, W] tensor); got a list of {len(image)}")
-        image = image[0]
-    shape = getattr(image, "shape", None)
-    if shape is not None and len(shape) == 4 and shape[0] != 1:
-        raise ValueError(f"{name} must be one image; got a batch of shape {list(shape)} (pass {name}[i])")
-    return image
-
-
-def _check_same_size(clean: Any, corrupted: Any) -> None:
-    a, b = getattr(clean, "shape", None), getattr(corrupted, "shape", None)
-    if a is not None and b is not None and len(a) != len(b):
-        return  # e.g. HWC against a [1, 3, H, W] tensor: to_pixels checks those
-    size_a = getattr(clean, "size", None) if a is None else None
-    size_b = getattr(corrupted, "size", None) if b is None else None
-    if a is not None and b is not None and tuple(a) != tuple(b):
-        got = f"clean {list(a)}, corrupted {list(b)}"
-    elif callable(getattr(clean, "convert", None)) and callable(getattr(corrupted, "convert", None)) and size_a != size_b:
-        got = f"clean {size_a}, corrupted {size_b} (PIL sizes)"
-    else:
-        return
-    raise ValueError(
-        "clean and corrupted must be the same image at the same size (only the corrupted patches differ); "
-        f"got {got}. Build the corrupted one from the clean one: pw.corrupt(clean, patches, mode=..., model=model)"
-    )
-
-
-def _changed_patches(clean: np.ndarray, corrupted: np.ndarray, grid: Sequence[int]) -> list[int]:
-    """Flat indices of the patches where the two images (uint8, model size) differ."""
-    rows, cols = int(grid[0]), int(grid[1])
-    h, w = clean.shape[:2]
-    if corrupted.shape != clean.shape or h % rows or w % cols:
-        return []
-    diff = (clean != corrupted).any(-1).reshape(rows, h // rows, cols, w // cols).any(axis=(1, 3))
-    return [int(i) for i in np.flatnonzero(diff)]
-
+if TYPE_CHECKING:
+    from ..analysis.patching import PatchingResult
+    from ..hooked.model import HookedViT
 
 class PatchingHeatmap(PrismaWidget):
     """Activation patching as a heatmap you can steer: which layer, token or head carries the clean answer.
@@ -174,28 +119,28 @@ class PatchingHeatmap(PrismaWidget):
     selected_top = traitlets.Dict().tag(sync=True)  # {"layer", "cell", "indices", "probs"}: computed on demand
     predictions_note = traitlets.Unicode("").tag(sync=True)
     # what was computed, both ways
-    site = traitlets.Unicode("resid_pre").tag(sync=True)
-    by = traitlets.Unicode("position").tag(sync=True)
-    method = traitlets.Unicode("exact").tag(sync=True)
-    direction = traitlets.Unicode("denoise").tag(sync=True)
+    site = traitlets.Enum(SITES, default_value="resid_pre").tag(sync=True)
+    by = traitlets.Enum(BYS, default_value="position").tag(sync=True)
+    method = traitlets.Enum(METHODS, default_value="exact").tag(sync=True)
+    direction = traitlets.Enum(DIRECTIONS, default_value="denoise").tag(sync=True)
     selected = traitlets.Dict().tag(sync=True)
-    normalization = traitlets.Unicode("global").tag(sync=True)
+    normalization = traitlets.Enum(NORMALIZATIONS, default_value="global").tag(sync=True)
     # the patch editor and the kernel round trip
     corruption_patches = traitlets.List(traitlets.Int()).tag(sync=True)
-    corruption_mode = traitlets.Unicode("mask").tag(sync=True)
+    corruption_mode = traitlets.Enum(CORRUPTION_MODES, default_value="mask").tag(sync=True)
     run_count = traitlets.Int(0).tag(sync=True)
     interactive = traitlets.Bool(False).tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     progress = traitlets.Float(0.0).tag(sync=True)
     # look
-    colormap = traitlets.Unicode("rdbu").tag(sync=True)
+    colormap = traitlets.CaselessStrEnum(COLORMAPS, default_value="rdbu").tag(sync=True)
     size = traitlets.Int(560).tag(sync=True)
     map_size = traitlets.Int(120).tag(sync=True)
 
     def __init__(
         self,
-        model: Any,
+        model: HookedViT,
         clean: Any = None,
         corrupted: Any = None,
         *,
@@ -209,29 +154,10 @@ class PatchingHeatmap(PrismaWidget):
         prompts: Sequence[str] | None = None,
         top_k: int = 5,
         max_precomputed_cells: int = DEFAULT_MAX_PRECOMPUTED,
-        result: Any = None,
+        result: PatchingResult | None = None,
         **traits: Any,
     ) -> None:
-        self._model: Any = None
-        self._clean: Any = None
-        self._corrupted: Any = None
-        self._metric = metric
-        self._layers: list[int] | None = None
-        self._top_k = max(1, int(top_k))
-        self._max_cells = int(max_precomputed_cells)
-        self._readout: Callable[[Any], np.ndarray] | None = None
-        self._results: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        self._names: list[str] = []
-        self._result: Any = None
-        self._busy = False
-        self._ready = False
-        self._saving = False
-        self._last_progress = -1.0
-        self._running = ""
-        if model is None:  # from_result without a model: the state is set by the caller
-            super().__init__(**traits)
-            self._ready = True
-            return
+        self._init_private()
         if clean is None or corrupted is None:
             raise ValueError("pass the clean image and the corrupted image: PatchingHeatmap(model, clean, corrupted)")
         for name, value, choices in (("site", site, SITES), ("by", by, BYS), ("method", method, METHODS),
@@ -240,176 +166,70 @@ class PatchingHeatmap(PrismaWidget):
                 raise ValueError(f"{name} must be one of {choices}; got {value!r}")
         if by not in allowed_by(site):
             raise ValueError(f"by={by!r} does not apply to site={site!r}; choose one of {allowed_by(site)}")
-        clean, corrupted = _single(clean, "clean"), _single(corrupted, "corrupted")
-        _check_same_size(clean, corrupted)
+        clean, corrupted = single_image(clean, "clean"), single_image(corrupted, "corrupted")
+        check_same_size(clean, corrupted)
         cfg = model.cfg
-        self._model = model
-        self._clean, self._corrupted = model.to_pixels(clean), model.to_pixels(corrupted)
-        if self._clean.shape != self._corrupted.shape or self._clean.shape[0] != 1:
+        clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
+        if clean_px.shape != corrupted_px.shape or clean_px.shape[0] != 1:
             raise ValueError(
                 f"clean and corrupted must each be one image of the model's input size {list(cfg.image_size)}; "
-                f"got pixels {list(self._clean.shape)} and {list(self._corrupted.shape)}"
+                f"got pixels {list(clean_px.shape)} and {list(corrupted_px.shape)}"
             )
-        self._layers = None if layers is None else sorted({layer_index(x, cfg.n_layers) for x in layers})
-        self._readout, names = self._make_readout(model, labels, prompts)
-        self._names = names
-        clean_img = model.display_images(self._clean)[0]
-        corrupted_img = model.display_images(self._corrupted)[0]
+        chosen = None if layers is None else sorted({layer_index(x, cfg.n_layers) for x in layers})
+        session = PatchingSession(model, clean_px, corrupted_px, metric=metric, layers=chosen, labels=labels,
+                                  prompts=prompts, top_k=top_k, max_precomputed_cells=max_precomputed_cells)
+        self._session = session
+        clean_img = model.display_images(clean_px)[0]
+        corrupted_img = model.display_images(corrupted_px)[0]
         state: dict[str, Any] = {
             "image_pixels": encode_array(clean_img),
             "corrupted_pixels": encode_array(corrupted_img),
-            "class_names": names,
-            "corruption_patches": _changed_patches(clean_img, corrupted_img, cfg.grid),
+            "class_names": session.names,
+            "corruption_patches": changed_patches(clean_img, corrupted_img, cfg.grid),
             "interactive": True,
             "note": "",
+            **self._predictions_state(),
         }
-        state.update(self._run_predictions())
-        key = (site, by, method, direction)
-        state.update(self._from_result(result) if result is not None else self._compute(key))
-        self._busy = True  # site/by/method arrive with their result: nothing to recompute
-        try:
-            super().__init__(**state)
-        finally:
-            self._busy = False
-        self._ready = True
-        self._set_selection_default()
+        sweep = Sweep(result) if result is not None else session.sweep((site, by, method, direction))
+        state.update(self._sweep_state(sweep))
+        self._init_traits(state)
+        self._select_largest()
+        self._update_selected_top()
         self._apply_options(dict(traits))
 
+    def _init_private(self) -> None:
+        self._session: PatchingSession | None = None
+        self._result: PatchingResult | None = None
+
     # ------------------------------------------------------------------------------------------
-    # computing
-    @staticmethod
-    def _make_readout(model: Any, labels: Sequence[str] | None, prompts: Sequence[str] | None):
-        """A function from outputs ``[n, d]`` to class probabilities ``[n, C]`` (or None), and the class names."""
-        import torch
+    # state from the session
+    def _layout_state(self) -> dict[str, Any]:
+        if self._session is None:
+            return {}
+        model = self._session.model
+        cfg = model.cfg
+        return {"grid": [int(cfg.grid[0]), int(cfg.grid[1])], "n_prefix_tokens": int(cfg.n_prefix_tokens),
+                "token_labels": list(model.token_labels()), "head_labels": [f"H{h}" for h in range(cfg.n_heads)]}
 
-        if model.cfg.family == "open_clip" or model.cfg.n_classes is None:
-            if not prompts:
-                return None, []
-            with torch.no_grad():
-                text = model.encode_text(list(prompts), normalize=True)
-            scale = float(model.logit_scale)
+    def _sweep_state(self, sweep: Sweep) -> dict[str, Any]:
+        self._result = sweep.result
+        n_classes = len(self._session.names) if self._session is not None else 0
+        return {**self._layout_state(), **result_state(sweep.result),
+                **tables_state(sweep.cell_top_indices, sweep.cell_top_probs, n_classes)}
 
-            def clip_probs(out: Any) -> np.ndarray:
-                out = torch.nn.functional.normalize(out.float(), dim=-1)
-                return (scale * out @ text.float().T).softmax(-1).double().cpu().numpy()
-
-            names = list(labels) if labels is not None else [str(p) for p in prompts]
-            return clip_probs, names
-        if prompts:
-            raise ValueError("prompts are for CLIP models; a classifier reads out its own classes")
-
-        def softmax(out: Any) -> np.ndarray:
-            return out.float().softmax(-1).double().cpu().numpy()
-
-        names = list(labels) if labels is not None else (model.labels or [f"class {i}" for i in range(model.cfg.n_classes)])
-        if len(names) != model.cfg.n_classes:
-            raise ValueError(f"{len(names)} labels for {model.cfg.n_classes} classes")
-        return softmax, [str(n) for n in names]
-
-    def _run_predictions(self) -> dict[str, Any]:
-        """Top-k of the clean and of the corrupted run."""
-        import torch
-
-        if self._readout is None:
-            return {"clean_top": {}, "corrupted_top": {}}
-        with torch.no_grad():
-            probs = self._readout(self._model(torch.cat([self._clean, self._corrupted])))
-        idx, p = _top_k(probs, self._top_k)
-        return {
-            "clean_top": {"indices": idx[0].tolist(), "probs": p[0].tolist()},
-            "corrupted_top": {"indices": idx[1].tolist(), "probs": p[1].tolist()},
-        }
-
-    def _on_progress(self, done: int, total: int) -> None:
-        fraction = done / total if total else 1.0
-        if not self._ready or (fraction - self._last_progress < 0.02 and done < total):
-            return  # a message per ~2%, not per chunk
-        self._last_progress = fraction
-        self.progress = fraction
-        self.status = f"{self._running}: {done}/{total} variants"
-
-    def _compute(self, key: tuple[str, str, str, str]) -> dict[str, Any]:
-        """Run the sweep ``key = (site, by, method, direction)`` on the held images (cached per key)."""
-        if key in self._results:
-            self._result = self._results[key]["_result"]
-            return {k: v for k, v in self._results[key].items() if k != "_result"}
-        from prisma_widgets.analysis.patching import patch
-
-        site, by, method, direction = key
-        self._running = f"{method} sweep, {site} by {by} ({direction})"
-        cfg = self._model.cfg
-        n_layers = cfg.n_layers if self._layers is None else len(self._layers)
-        n_cells = {"position": cfg.n_tokens, "head": cfg.n_heads, "head_position": cfg.n_tokens * cfg.n_heads,
-                   "layer": 1}[by]
-        keep = method == "exact" and self._readout is not None and n_layers * n_cells <= self._max_cells
-        tables: dict[str, np.ndarray] = {}
-        if keep:
-            tables["indices"] = np.zeros((n_layers, n_cells, self._top_k), np.int64)
-            tables["probs"] = np.zeros((n_layers, n_cells, self._top_k), np.float64)
-
-        def collect(position: int, lo: int, out: Any) -> None:
-            idx, p = _top_k(self._readout(out[:, 0]), self._top_k)
-            tables["indices"][position, lo : lo + len(idx)] = idx
-            tables["probs"][position, lo : lo + len(idx)] = p
-
-        self._last_progress = -1.0
-        result = patch(self._model, self._clean, self._corrupted, metric=self._metric, site=site, by=by,
-                       direction=direction, method=method, layers=self._layers, progress=False,
-                       on_progress=self._on_progress, on_chunk=collect if keep else None)
-        state = self._from_result(result)
-        state.update(self._tables_state(tables.get("indices"), tables.get("probs")))
-        self._results[key] = {**state, "_result": result}
-        return state
-
-    def _tables_state(self, indices: np.ndarray | None, probs: np.ndarray | None) -> dict[str, Any]:
-        if indices is None or probs is None:
-            return {"cell_top_indices": {}, "cell_top_probs": {}}
-        n = len(self._names) if self._names else int(indices.max(initial=0)) + 1
-        dtype = "uint8" if n <= 256 else "uint16" if n <= 65536 else "uint32"
-        return {"cell_top_indices": encode_array(indices, dtype), "cell_top_probs": encode_array(probs, "float32")}
-
-    def _from_result(self, result: Any) -> dict[str, Any]:
-        """The traits of a :class:`~prisma_widgets.analysis.PatchingResult` (its values exactly)."""
-        values = np.asarray(_to_numpy(result.values), dtype=np.float32)
-        axes = tuple(result.axes)
-        by = result.by
-        if axes != ("layer", *CELL_AXES[by]):
-            raise ValueError(f"a by={by!r} result must have axes {('layer', *CELL_AXES[by])}; got {axes}")
-        labels = result.labels
-        layers = [int(x) for x in labels.get("layer", range(values.shape[0]))]
-        state: dict[str, Any] = {
-            "values": encode_array(values, "float32"),
-            "axes": list(axes),
-            "layer_indices": layers,
-            "site": result.site,
-            "by": by,
-            "method": result.method,
-            "direction": result.direction,
-            "clean_metric": float(result.clean_metric),
-            "corrupted_metric": float(result.corrupted_metric),
-        }
-        if self._model is not None:
-            cfg = self._model.cfg
-            state["grid"] = [int(cfg.grid[0]), int(cfg.grid[1])]
-            state["n_prefix_tokens"] = int(cfg.n_prefix_tokens)
-            state["token_labels"] = list(self._model.token_labels())
-            state["head_labels"] = [f"H{h}" for h in range(cfg.n_heads)]
-        if "position" in labels:
-            state["token_labels"] = [str(t) for t in labels["position"]]
-        if "head" in labels:
-            state["head_labels"] = [str(h) for h in labels["head"]]
-        self._result = result
-        return state
+    def _predictions_state(self) -> dict[str, Any]:
+        clean_top, corrupted_top = self._session.run_predictions() if self._session is not None else ({}, {})
+        return {"clean_top": clean_top, "corrupted_top": corrupted_top}
 
     # ------------------------------------------------------------------------------------------
     @classmethod
     def from_result(
         cls,
-        result: Any,
+        result: PatchingResult,
         clean_image: Any = None,
         corrupted_image: Any = None,
         *,
-        model: Any = None,
+        model: HookedViT | None = None,
         grid: Sequence[int] | None = None,
         n_prefix_tokens: int | None = None,
         class_names: Sequence[str] | None = None,
@@ -433,35 +253,10 @@ class PatchingHeatmap(PrismaWidget):
                 raise ValueError("with model=..., pass clean_image and corrupted_image too (the widget recomputes)")
             return cls(model, clean_image, corrupted_image, site=result.site, by=result.by, method=result.method,
                        direction=result.direction, result=result, **traits)
-        widget = cls(None)
-        state = widget._from_result(result)
-        if "position" in result.axes:
-            g, prefix = infer_layout(len(state["token_labels"]), grid, n_prefix_tokens)
-            state["grid"], state["n_prefix_tokens"] = [g[0], g[1]], prefix
-        elif grid is not None:
-            state["grid"], state["n_prefix_tokens"] = [int(grid[0]), int(grid[1])], int(n_prefix_tokens or 0)
-        if "position" in result.axes and not state.get("token_labels"):
-            state["token_labels"] = default_token_labels(tuple(state["grid"]), state["n_prefix_tokens"])
-        clean = as_uint8_image(clean_image)
-        corrupted = as_uint8_image(corrupted_image)
-        state["image_pixels"] = encode_array(clean) if clean is not None else {}
-        state["corrupted_pixels"] = encode_array(corrupted) if corrupted is not None else {}
-        if clean is not None and corrupted is not None:
-            state["corruption_patches"] = _changed_patches(clean, corrupted, state["grid"])
-        state["class_names"] = [str(c) for c in class_names] if class_names is not None else []
-        state["clean_top"] = dict(clean_top or {})
-        state["corrupted_top"] = dict(corrupted_top or {})
-        state["interactive"] = False
-        state["note"] = "built from a result without a model: the controls that recompute need model=..."
-        state["predictions_note"] = "no model: patched predictions are not available"
-        widget._busy = True
-        try:
-            with widget.hold_trait_notifications():
-                for k, v in state.items():
-                    setattr(widget, k, v)
-        finally:
-            widget._busy = False
-        widget._set_selection_default()
+        state = display_state(result, clean_image, corrupted_image, grid=grid, n_prefix_tokens=n_prefix_tokens,
+                              class_names=class_names, clean_top=clean_top, corrupted_top=corrupted_top)
+        widget = cls._from_state(state, _result=result)
+        widget._select_largest()
         widget._apply_options(traits)
         return widget
 
@@ -490,28 +285,32 @@ class PatchingHeatmap(PrismaWidget):
     @traitlets.validate("selected")
     def _v_selected(self, proposal: Any) -> dict[str, int]:
         value = dict(proposal["value"] or {})
-        if not value or self.values is None or not self.values or not self.axes:
+        if not value or not self.values or not self.axes:
             return value
         self._cell_of(value)
         return {k: int(value[k]) for k in SELECTION_KEYS[self.by]}
 
-    def _set_selection_default(self) -> None:
-        """Select the cell with the largest |effect| (the first one on ties)."""
+    def _select_largest(self) -> None:
+        """Select the cell with the largest |effect| (the first one on ties), quietly."""
         v = self.values_array()
         flat = int(np.argmax(np.abs(v).reshape(v.shape[0], -1)).item()) if v.size else 0
         lp, cell = divmod(flat, max(1, int(np.prod(v.shape[1:]))))
         coords = np.unravel_index(cell, v.shape[1:]) if v.ndim > 1 else ()
         sel = {"layer": self.layer_indices[lp] if self.layer_indices else lp}
         sel.update({a: int(c) for a, c in zip(CELL_AXES[self.by], coords)})
-        self.selected = sel
+        self._set_quietly({"selected": sel})
 
     @traitlets.observe("selected")
     def _on_selected(self, change: Any) -> None:
-        if self._busy or self._model is None or self._readout is None or not change["new"]:
+        if not self._is_quiet:
+            self._update_selected_top()
+
+    def _update_selected_top(self) -> None:
+        """The selected cell's patched predictions, computed in the kernel when the tables do not hold them."""
+        session = self._session
+        if session is None or session.readout is None or not self.selected or self._table_has():
             return
-        lp, cell = self._cell_of(change["new"])
-        if self._table_has():
-            return  # the table already holds every cell
+        lp, cell = self._cell_of(self.selected)
         self.selected_top = self._predict_cell(lp, cell)
 
     def _table_has(self) -> bool:
@@ -519,81 +318,69 @@ class PatchingHeatmap(PrismaWidget):
         return idx is not None and idx.shape[:2] == (len(self.layer_indices), int(np.prod(self._cell_shape())))
 
     def _predict_cell(self, lp: int, cell: int) -> dict[str, Any]:
-        """Top-k of one patched run (one full forward with one hook)."""
-        from prisma_widgets.analysis.patching import run_patched
-
-        out = run_patched(self._model, self._clean, self._corrupted, self.site, self.by,
-                          layer=self.layer_indices[lp], cell=cell, direction=self.direction)
-        idx, p = _top_k(self._readout(out), self._top_k)
-        return {"layer": lp, "cell": cell, "indices": idx[0].tolist(), "probs": p[0].tolist()}
+        assert self._session is not None
+        idx, p = self._session.predict_cell(self.site, self.by, self.direction, self.layer_indices[lp], cell)
+        return {"layer": lp, "cell": cell, "indices": idx, "probs": p}
 
     # ------------------------------------------------------------------------------------------
-    # validation and recomputing
-    @traitlets.validate("site", "by", "method", "direction", "normalization", "corruption_mode")
-    def _v_choice(self, proposal: Any) -> str:
-        name = proposal["trait"].name
-        return check_choice(proposal["value"], _CHOICES[name], name)
-
+    # recomputing
     @traitlets.observe("site", "by", "method", "direction")
     def _on_sweep_change(self, change: Any) -> None:
-        if self._busy:
+        if self._is_quiet:
             return
         old = {k: getattr(self, k) for k in ("site", "by", "method", "direction")}
         old[change["name"]] = change["old"]
-        if self._model is None:
-            self._restore(old, "site, by, method and direction need a model to recompute: "
-                               "PatchingHeatmap(model, clean, corrupted) or from_result(..., model=model)")
+        if self._session is None:
+            self._set_quietly({**old, "status": "site, by, method and direction need a model to recompute: "
+                                                "PatchingHeatmap(model, clean, corrupted) or from_result(..., model=model)"})
             return
         site, by = self.site, self.by
         note = ""
         if by not in allowed_by(site):
-            if change["name"] == "site":
-                note = f"by={by!r} does not apply to site={site!r}: showing by='position'"
-                by = "position"
-            else:
-                self._restore(old, f"by={by!r} does not apply to site={site!r}; choose one of {allowed_by(site)}")
+            if change["name"] != "site":
+                self._set_quietly({**old, "status": f"by={by!r} does not apply to site={site!r}; "
+                                                    f"choose one of {allowed_by(site)}"})
                 return
+            note = f"by={by!r} does not apply to site={site!r}: showing by='position'"
+            by = "position"
         self._recompute((site, by, self.method, self.direction), old, note)
 
-    def _restore(self, old: dict[str, str], message: str) -> None:
-        self._busy = True
-        try:
-            with self.hold_trait_notifications():
-                for k, v in old.items():
-                    setattr(self, k, v)
-        finally:
-            self._busy = False
-        self.status = message
+    def _progress_reporter(self, key: SweepKey) -> Callable[[int, int], None]:
+        """Progress into ``progress`` and ``status``: a message per ~2% of the sweep, not per chunk."""
+        site, by, method, direction = key
+        running = f"{method} sweep, {site} by {by} ({direction})"
+        last = [-1.0]
 
-    def _recompute(self, key: tuple[str, str, str, str], old: dict[str, str], note: str = "") -> bool:
-        self._busy = True
-        try:
+        def report(done: int, total: int) -> None:
+            fraction = done / total if total else 1.0
+            if fraction - last[0] < 0.02 and done < total:
+                return
+            last[0] = fraction
+            self.progress = fraction
+            self.status = f"{running}: {done}/{total} variants"
+
+        return report
+
+    def _recompute(self, key: SweepKey, old: dict[str, str], note: str = "") -> bool:
+        """Run the sweep ``key`` and show it; on failure put ``old`` back and say why in ``status``."""
+        assert self._session is not None
+        with self._quiet():
             self.progress = 0.0
             self.status = f"running {key[2]} sweep ({key[0]} by {key[1]})…"
-            try:
-                state = self._compute(key)
-            except Exception as err:  # noqa: BLE001  (shown in the view; the old result stays)
-                self._busy = False
-                self._restore(old, f"could not run the sweep: {err}")
-                return False
-            with self.hold_sync():
-                for k, v in state.items():
-                    setattr(self, k, v)
-                self.selected_top = {}
-                self._set_selection_default()
-                self.progress = 1.0
-                self.status = note
-        finally:
-            self._busy = False
-        if self.selected:
-            self._on_selected({"new": self.selected})
+        try:
+            sweep = self._session.sweep(key, on_progress=self._progress_reporter(key))
+        except Exception as err:  # noqa: BLE001  (shown in the view; the old result stays)
+            self._set_quietly({**old, "status": f"could not run the sweep: {err}"})
+            return False
+        self._set_quietly({**self._sweep_state(sweep), "selected_top": {}, "progress": 1.0, "status": note})
+        self._select_largest()
+        self._update_selected_top()
         return True
 
     @traitlets.observe("run_count")
     def _on_run_count(self, change: Any) -> None:
-        if self._busy or change["new"] == change["old"]:
-            return
-        self.run_corruption()
+        if not self._is_quiet and change["new"] != change["old"]:
+            self.run_corruption()
 
     def run_corruption(self, patches: Sequence[int] | Any = None, mode: str | None = None) -> bool:
         """Corrupt the clean image at ``patches`` with ``mode`` and run a new sweep (what Run does in the view).
@@ -602,16 +389,17 @@ class PatchingHeatmap(PrismaWidget):
         default ``corruption_patches``. ``mode``: ``mask``, ``blur`` or ``noise``; default ``corruption_mode``.
         Returns whether the new sweep ran (otherwise ``status`` says why and the old result stays).
         """
-        from prisma_widgets.analysis.corrupt import _patch_mask, corrupt
-
-        if self._model is None:
+        session = self._session
+        if session is None:
             self.status = "painting a corruption needs a model: PatchingHeatmap(model, clean, corrupted)"
             return False
-        cfg = self._model.cfg
-        mode = self.corruption_mode if mode is None else check_choice(mode, CORRUPTION_MODES, "mode")
+        if mode is not None and mode not in CORRUPTION_MODES:
+            raise ValueError(f"mode must be one of {CORRUPTION_MODES}; got {mode!r}")
+        mode = self.corruption_mode if mode is None else mode
+        grid = tuple(session.model.cfg.grid)
         chosen = self.corruption_patches if patches is None else patches
         try:
-            mask = _patch_mask(list(chosen) if not isinstance(chosen, np.ndarray) else chosen, tuple(cfg.grid))
+            mask = patch_mask(list(chosen) if not isinstance(chosen, np.ndarray) else chosen, grid)
         except ValueError as err:
             self.status = f"could not corrupt: {err}"
             return False
@@ -619,81 +407,45 @@ class PatchingHeatmap(PrismaWidget):
             self.status = "paint at least one patch on the clean image, then press Run"
             return False
         clean_img = decode_array(self.image_pixels)
-        corrupted_img = corrupt(clean_img, mask, mode=mode, grid=tuple(cfg.grid))
-        old_images = (self._clean, self._corrupted)
-        old_results = self._results
-        self._clean = self._model.to_pixels(clean_img)  # the displayed clean image, so untouched patches match
-        self._corrupted = self._model.to_pixels(corrupted_img)
-        self._results = {}
+        corrupted_img = corrupt(clean_img, mask, mode=mode, grid=grid)
+        model = session.model
+        # the displayed clean image, so untouched patches match exactly
+        self._session = session.with_pair(model.to_pixels(clean_img), model.to_pixels(corrupted_img))
         key = (self.site, self.by, self.method, self.direction)
-        old = dict(zip(("site", "by", "method", "direction"), key))
-        if not self._recompute(key, old):
-            self._clean, self._corrupted = old_images
-            self._results = old_results
+        if not self._recompute(key, dict(zip(("site", "by", "method", "direction"), key))):
+            self._session = session
             return False
-        with self.hold_sync():
-            self.corrupted_pixels = encode_array(corrupted_img)
-            self.corruption_patches = [int(i) for i in np.flatnonzero(mask)]
-            self.corruption_mode = mode
-            for k, v in self._run_predictions().items():
-                setattr(self, k, v)
+        self._set_quietly({"corrupted_pixels": encode_array(corrupted_img),
+                           "corruption_patches": [int(i) for i in np.flatnonzero(mask)],
+                           "corruption_mode": mode, **self._predictions_state()})
         return True
 
     # ------------------------------------------------------------------------------------------
     # saving
-    def _ensure_tables(self) -> None:
-        """Before saving: every cell's predictions, when an exact sweep of this size is allowed."""
-        if self._model is None or self._readout is None or self._table_has():
+    def _prepare_save(self) -> None:
+        """Every cell's predictions for the page, when an exact sweep of this size is allowed."""
+        session = self._session
+        if session is None or session.readout is None or self._table_has() or not session.keeps_predictions(self.by):
             return
-        n = len(self.layer_indices) * int(np.prod(self._cell_shape()))
-        if n > self._max_cells:
-            return
-        shown = self._result
-        state = self._compute((self.site, self.by, "exact", self.direction))
-        self._result = shown
-        with self.hold_sync():
-            self.cell_top_indices = state["cell_top_indices"]
-            self.cell_top_probs = state["cell_top_probs"]
-            self.status, self.progress = "", 0.0
+        sweep = session.sweep((self.site, self.by, "exact", self.direction))
+        self._set_quietly({**tables_state(sweep.cell_top_indices, sweep.cell_top_probs, len(session.names)),
+                           "status": "", "progress": 0.0})
 
-    def get_state(self, key: Any = None) -> dict[str, Any]:
-        state = super().get_state(key)
-        if self._saving:
-            if "interactive" in state:
-                state["interactive"] = False
-            if "note" in state:
-                state["note"] = ("saved page, no kernel: site, by, method, direction and Run need the kernel; "
-                                 "clicking cells, colours and PNG export work")
-            if "status" in state:
-                state["status"] = ""
-            if "progress" in state:
-                state["progress"] = 0.0
-            if "predictions_note" in state and not self._table_has():
-                state["predictions_note"] = self._offline_note()
+    def _saved_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        state = dict(state, interactive=False, note=SAVED_NOTE, status="", progress=0.0)
+        if not self._table_has():
+            state["predictions_note"] = self._offline_note()
         return state
 
     def _offline_note(self) -> str:
-        if self._model is None:
+        session = self._session
+        if session is None:
             return self.predictions_note
-        if self._readout is None:
+        if session.readout is None:
             return "no class read-out (CLIP without prompts=): no predictions"
         n = len(self.layer_indices) * int(np.prod(self._cell_shape()))
         return (f"predictions were precomputed only for the cell selected when saving "
-                f"({n} cells exceed max_precomputed_cells={self._max_cells})")
-
-    def save_html(self, path: str | pathlib.Path, title: str | None = None, compress: bool = True) -> pathlib.Path:
-        """Write the widget to one self-contained HTML file (see :meth:`PrismaWidget.save_html`).
-
-        Every cell's patched predictions go in when there are at most ``max_precomputed_cells`` of them (an
-        exact sweep computes them if the shown result is an attribution estimate); otherwise only the
-        selected cell's, and the page says so. The controls that need the kernel are disabled there.
-        """
-        self._ensure_tables()
-        self._saving = True
-        try:
-            return super().save_html(path, title=title, compress=compress)
-        finally:
-            self._saving = False
+                f"({n} cells exceed max_precomputed_cells={session.max_cells})")
 
     # ------------------------------------------------------------------------------------------
     # reading back
@@ -723,6 +475,6 @@ class PatchingHeatmap(PrismaWidget):
             patched = {"indices": idx[lp, cell].tolist(), "probs": probs[lp, cell].tolist()}
         elif self.selected_top.get("layer") == lp and self.selected_top.get("cell") == cell:
             patched = self.selected_top
-        elif self._model is not None and self._readout is not None:
+        elif self._session is not None and self._session.readout is not None:
             patched = self._predict_cell(lp, cell)
         return {"clean": rows(self.clean_top), "corrupted": rows(self.corrupted_top), "patched": rows(patched)}

@@ -136,6 +136,61 @@ class Adapter(ABC):
         """Whether this block's attention uses the fused kernel when nothing asks for the pattern."""
         return True
 
+    # ----- the readout: the residual stream after the last block to the output, in parts -----
+    # The analyses (logit lens, patching, feature effects, direct logit attribution) run or linearise these
+    # parts; they never ask which family a model is.
+
+    #: whether the final norm acts on the pooled vector (open_clip ``final_ln_after_pool``) instead of every token
+    norm_after_pool: bool = False
+
+    @abstractmethod
+    def final_norm(self) -> nn.Module:
+        """The norm after the last block (``nn.Identity`` when there is none)."""
+
+    @abstractmethod
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's own pooling, ``[batch, pos, d]`` to ``[batch, d]`` (CLS token, patch mean, attention pool)."""
+
+    def pool_weights(self) -> torch.Tensor | None:
+        """``w [pos]`` with ``pool(x) == sum_t w[t] * x[t]`` when the pooling is linear in the tokens; else ``None``."""
+        return None
+
+    def head_norm(self) -> nn.Module:
+        """A norm on the pooled vector before the projection (timm ``fc_norm``); ``nn.Identity`` when none."""
+        return nn.Identity()
+
+    @abstractmethod
+    def projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(weight [d_output, d], bias [d_output] or None)`` of the last linear map; ``(None, None)`` if none."""
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """The last linear map on (pooled or per-token) vectors ``[..., d]`` -> ``[..., d_output]``."""
+        weight, bias = self.projection()
+        if weight is None:
+            return x
+        out = x @ weight.T
+        return out + bias if bias is not None else out
+
+    def mlp_out_weight(self, layer: int) -> torch.Tensor | None:
+        """The MLP's output projection ``[d_model, d_mlp]`` of block ``layer`` (maps ``mlp.hook_post`` to the
+        residual stream), or ``None`` when the block has no plain MLP."""
+        return None
+
+    # ----- text (image-text models): prompts to embeddings in the image embedding's space -----
+    def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """Text embeddings of tokenised prompts; models without a text tower say what to wrap instead."""
+        raise TypeError(self.no_text_reason())
+
+    def no_text_reason(self) -> str:
+        return "this model has no text tower: it reads out its own classes (model.labels), not prompts"
+
+    def logit_scale(self) -> float:
+        """The learned temperature of image-text scores, ``exp(logit_scale)``."""
+        raise TypeError(self.no_text_reason())
+
+    def default_tokenizer(self) -> Callable[[list[str]], torch.Tensor]:
+        raise TypeError(self.no_text_reason())
+
     # ----- images -----
     @abstractmethod
     def image_transform(self) -> Callable[[Any], torch.Tensor]:

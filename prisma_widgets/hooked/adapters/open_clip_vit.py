@@ -95,7 +95,9 @@ class OpenClipViTAdapter(Adapter):
             n_classes=None,
             d_output=int(proj.shape[1]) if proj is not None else width,
             pooling={"tok": "token"}.get(visual.pool_type, visual.pool_type),
+            readout="text",
         )
+        self.norm_after_pool = bool(visual.final_ln_after_pool)
         super().__init__()
 
     @property
@@ -132,6 +134,64 @@ class OpenClipViTAdapter(Adapter):
         if v.proj is not None:
             pooled = pooled @ v.proj
         return hooks("hook_image_embed", pooled)
+
+    # ----- the readout in parts -----
+    def final_norm(self) -> nn.Module:
+        return self.tower.ln_post
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        pooled, _ = self.tower._global_pool(x)
+        return pooled
+
+    def pool_weights(self) -> torch.Tensor | None:
+        n = self.cfg.n_tokens
+        w = torch.zeros(n)
+        if self.tower.pool_type == "tok":
+            w[0] = 1.0
+        elif self.tower.pool_type == "avg":
+            w[1:] = 1.0 / (n - 1)
+        else:
+            return None
+        return w
+
+    def projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        proj = self.tower.proj
+        return (proj.T, None) if proj is not None else (None, None)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        proj = self.tower.proj
+        return x @ proj if proj is not None else x
+
+    # ----- text -----
+    def no_text_reason(self) -> str:
+        return ("text encoding needs a whole open_clip CLIP model; this wraps an image tower alone: "
+                "wrap the CLIP model, not model.visual")
+
+    def _text_model(self) -> nn.Module:
+        if self.clip is None:
+            raise TypeError(self.no_text_reason())
+        return self.clip
+
+    def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        return self._text_model().encode_text(tokens, normalize=normalize)
+
+    def logit_scale(self) -> float:
+        return float(self._text_model().logit_scale.detach().exp())
+
+    def default_tokenizer(self) -> Callable[[list[str]], torch.Tensor]:
+        clip = self._text_model()
+        if getattr(clip, "vocab_size", None) != 49408:
+            raise ValueError(
+                "this CLIP's text tower does not use the OpenAI BPE vocabulary: pass "
+                "pw.HookedViT(clip, tokenizer=open_clip.get_tokenizer(<model name>))"
+            )
+        from open_clip.tokenizer import SimpleTokenizer
+
+        return SimpleTokenizer(context_length=int(clip.context_length))
+
+    def mlp_out_weight(self, layer: int) -> torch.Tensor | None:
+        out = getattr(self.blocks[layer].mlp, "c_proj", None)
+        return out.weight if out is not None else None
 
     # ----- block parts -----
     def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:

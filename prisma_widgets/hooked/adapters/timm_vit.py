@@ -65,6 +65,7 @@ class TimmViTAdapter(Adapter):
             n_classes=n_classes or None,
             d_output=n_classes or int(model.num_features),
             pooling=pooling,
+            readout="classes" if n_classes else "none",
         )
         super().__init__()
 
@@ -122,6 +123,48 @@ class TimmViTAdapter(Adapter):
         m = self.tower
         x = hooks("ln_final.hook_normalized", m.norm(resid))
         return hooks(self.output_hook, m.forward_head(x))
+
+    # ----- the readout in parts -----
+    def final_norm(self) -> nn.Module:
+        return self.tower.norm
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tower.pool(x)
+
+    def pool_weights(self) -> torch.Tensor | None:
+        m = self.tower
+        n = self.cfg.n_tokens
+        if m.attn_pool is not None:
+            return None
+        w = torch.zeros(n)
+        if m.global_pool == "token":
+            w[0] = 1.0
+        elif m.global_pool == "avg":
+            first = 0 if getattr(m, "pool_include_prefix", False) else self.cfg.n_prefix_tokens
+            w[first:] = 1.0 / (n - first)
+        else:  # max, avgmax, or no pooling at all: not a weighted sum of tokens
+            return None
+        return w
+
+    def head_norm(self) -> nn.Module:
+        return self.tower.fc_norm
+
+    def projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        head = self.tower.head
+        if isinstance(head, nn.Linear):
+            return head.weight, head.bias
+        return None, None
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.tower
+        return m.head(m.head_drop(x))
+
+    def no_text_reason(self) -> str:
+        return "text encoding needs a whole open_clip CLIP model; this wraps a timm classifier, which has no text tower"
+
+    def mlp_out_weight(self, layer: int) -> torch.Tensor | None:
+        out = getattr(self.blocks[layer].mlp, "fc2", None)
+        return out.weight if out is not None else None
 
     # ----- block parts -----
     def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
