@@ -10,8 +10,14 @@ import numpy as np
 MODES = ("mask", "blur", "noise", "swap")
 
 
-def _patch_mask(patches: Any, grid: tuple[int, int] | None) -> np.ndarray:
-    """A boolean ``[rows, cols]`` grid from a boolean grid or an iterable of ``(row, col)`` pairs."""
+def patch_mask(patches: Any, grid: tuple[int, int] | None) -> np.ndarray:
+    """A boolean ``[rows, cols]`` grid from a boolean grid, or from ``(row, col)`` pairs / flat (row-major)
+    patch indices on ``grid``.
+
+    Example:
+        >>> patch_mask([(0, 1), 5], grid=(2, 3)).astype(int).tolist()
+        [[0, 1, 0], [0, 0, 1]]
+    """
     array = np.asarray(patches) if not isinstance(patches, (list, tuple, set)) else None
     if array is not None and array.dtype == bool and array.ndim == 2:
         if grid is not None and tuple(array.shape) != tuple(grid):
@@ -72,7 +78,7 @@ def corrupt(
         grid = model.cfg.grid
     pixels = np.asarray(to_pil(image))
     height, width = pixels.shape[:2]
-    patch_grid = _patch_mask(patches, grid)
+    patch_grid = patch_mask(patches, grid)
     where = _pixel_mask(patch_grid, height, width)[..., None]
     if mode == "mask":
         replacement = np.broadcast_to(pixels.reshape(-1, 3).mean(0).round().astype(np.uint8), pixels.shape)

@@ -602,7 +602,7 @@ class PatchingHeatmap(PrismaWidget):
         default ``corruption_patches``. ``mode``: ``mask``, ``blur`` or ``noise``; default ``corruption_mode``.
         Returns whether the new sweep ran (otherwise ``status`` says why and the old result stays).
         """
-        from prisma_widgets.analysis.corrupt import _patch_mask, corrupt
+        from prisma_widgets.analysis.corrupt import corrupt, patch_mask
 
         if self._model is None:
             self.status = "painting a corruption needs a model: PatchingHeatmap(model, clean, corrupted)"
@@ -611,7 +611,7 @@ class PatchingHeatmap(PrismaWidget):
         mode = self.corruption_mode if mode is None else check_choice(mode, CORRUPTION_MODES, "mode")
         chosen = self.corruption_patches if patches is None else patches
         try:
-            mask = _patch_mask(list(chosen) if not isinstance(chosen, np.ndarray) else chosen, tuple(cfg.grid))
+            mask = patch_mask(list(chosen) if not isinstance(chosen, np.ndarray) else chosen, tuple(cfg.grid))
         except ValueError as err:
             self.status = f"could not corrupt: {err}"
             return False
