@@ -11,7 +11,13 @@ MODES = ("mask", "blur", "noise", "swap")
 
 
 def patch_mask(patches: Any, grid: tuple[int, int] | None) -> np.ndarray:
-    """A boolean ``[rows, cols]`` grid from a boolean grid or an iterable of ``(row, col)`` pairs."""
+    """A boolean ``[rows, cols]`` grid from a boolean grid, or from ``(row, col)`` pairs / flat (row-major)
+    patch indices on ``grid``.
+
+    Example:
+        >>> patch_mask([(0, 1), 5], grid=(2, 3)).astype(int).tolist()
+        [[0, 1, 0], [0, 0, 1]]
+    """
     array = np.asarray(patches) if not isinstance(patches, (list, tuple, set)) else None
     if array is not None and array.dtype == bool and array.ndim == 2:
         if grid is not None and tuple(array.shape) != tuple(grid):

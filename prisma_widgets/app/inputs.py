@@ -84,10 +84,10 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _check_name(name: str) -> None:
     """Refuse a name that is neither a timm model nor an open_clip spec, before any download."""
-    from prisma_widgets.hooked.loading import OPEN_CLIP_PREFIX, _is_timm_name, _unknown_model
+    from prisma_widgets.hooked.loading import OPEN_CLIP_PREFIX, is_timm_name, unknown_model_error
 
-    if not name.startswith(OPEN_CLIP_PREFIX) and not _is_timm_name(name):
-        raise ModelLoadError(str(_unknown_model(name, BUNDLED_MODELS)))
+    if not name.startswith(OPEN_CLIP_PREFIX) and not is_timm_name(name):
+        raise ModelLoadError(str(unknown_model_error(name, BUNDLED_MODELS)))
 
 
 @lru_cache(maxsize=4)

@@ -71,13 +71,15 @@ def _timm_arch(name: str) -> str:
     return bare.split(".", 1)[0]
 
 
-def _is_timm_name(name: str) -> bool:
+def is_timm_name(name: str) -> bool:
+    """Whether timm knows ``name`` (a timm architecture, optionally ``timm/`` + a pretrained tag, or ``hf-hub:``)."""
     import timm
 
     return name.startswith("hf-hub:") or timm.is_model(_timm_arch(name))
 
 
-def _unknown_model(name: str, bundled: tuple[str, ...]) -> ValueError:
+def unknown_model_error(name: str, bundled: tuple[str, ...]) -> ValueError:
+    """The error for a name that is no model: close timm / bundled names, and the forms a name can take."""
     import timm
 
     candidates = list(bundled) + timm.list_models("*vit*") + timm.list_models("deit*")
@@ -185,13 +187,13 @@ def load(
     if name.startswith(OPEN_CLIP_PREFIX):
         module, tokenizer = _load_open_clip(name[len(OPEN_CLIP_PREFIX):], pretrained, kwargs)
         hooked = HookedViT(module, name=name, tokenizer=tokenizer)
-    elif _is_timm_name(name):
+    elif is_timm_name(name):
         hooked = HookedViT(_load_timm(name, pretrained, kwargs), name=name)
     else:
         from .. import zoo
 
         if name not in zoo.BUNDLED:
-            raise _unknown_model(name, tuple(zoo.BUNDLED))
+            raise unknown_model_error(name, tuple(zoo.BUNDLED))
         if kwargs:
             raise TypeError(f"bundled model {name!r} takes no extra arguments; got {sorted(kwargs)}")
         module, meta = zoo.build(name, device=device)

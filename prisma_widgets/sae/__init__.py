@@ -6,9 +6,10 @@
 >>> sae.evaluate(store, model=model, images=images)                                  # doctest: +SKIP
 """
 
+from .caching import cache_activations
 from .features import FeatureStats, feature_stats
 from .modules import SAE
-from .store import ActivationStore, cache_activations
+from .store import ActivationStore
 from .train import train_sae
 
 __all__ = ["SAE", "ActivationStore", "FeatureStats", "cache_activations", "feature_stats", "train_sae"]

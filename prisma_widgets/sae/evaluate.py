@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import warnings
-
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
-from .modules import SAE
-from .store import ActivationStore, _Source, _hook_layer_stop
+from ..hooked.capture import check_token_mode, stop_layer
+from .source import as_image_source
+from .store import ActivationStore
+
+if TYPE_CHECKING:
+    from .modules import SAE
 
 
 def _batches(data: Any, batch_size: int, max_rows: int | None):
     if isinstance(data, ActivationStore):
         n = len(data) if max_rows is None else min(len(data), max_rows)
-        data._check_complete()
+        data.check_complete()
         for start in range(0, n, batch_size):
             yield data.read(start, min(start + batch_size, n))
     elif isinstance(data, torch.Tensor):
@@ -94,13 +97,12 @@ def downstream(
     hook = hook or sae.cfg.hook
     if hook is None:
         raise ValueError("name the hook the SAE was trained on: sae.evaluate(..., hook='blocks.3.hook_resid_post')")
-    _hook_layer_stop(model, hook)  # a clear error for unknown names
+    stop_layer(model, hook)  # a clear error for unknown names
     tokens = tokens or sae.cfg.tokens or "all"
-    if tokens not in ("all", "patches", "cls"):
-        raise ValueError(f"tokens must be one of 'all', 'patches', 'cls'; got {tokens!r}")
+    check_token_mode(tokens)
     cfg = model.cfg
     sel = {"all": slice(None), "patches": slice(cfg.n_prefix_tokens, None), "cls": slice(0, 1)}[tokens]
-    source = images if isinstance(images, _Source) else _Source(images)
+    source = as_image_source(images)
     classifier = cfg.n_classes is not None
     if labels is not None:
         labels = torch.as_tensor(labels).long()

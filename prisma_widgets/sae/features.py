@@ -33,7 +33,9 @@ import numpy as np
 import torch
 
 from ..analysis.readout import Readout, can_read_out, needs_prompts
-from .store import _capture, _hook_layer_stop, _Source, _token_rows
+from ..files import atomic_write_json
+from ..hooked.capture import capture, check_token_mode, stop_layer, token_rows
+from .source import as_image_source
 
 FORMAT = "prisma_widgets.feature_stats"
 _RESID_SUFFIXES = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out")
@@ -125,8 +127,6 @@ class FeatureStats:
         """Write ``stats.safetensors`` + ``stats.json`` into the folder ``path``; returns the folder."""
         from safetensors.numpy import save_file
 
-        from .io import atomic_write_text
-
         folder = os.fspath(path)
         os.makedirs(folder, exist_ok=True)
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS if getattr(self, k) is not None}
@@ -136,7 +136,7 @@ class FeatureStats:
             "n_images": self.n_images, "grid": list(self.grid), "n_prefix_tokens": self.n_prefix_tokens,
             "class_names": self.class_names, "readout_note": self.readout_note, "extra": self.extra,
         }
-        atomic_write_text(os.path.join(folder, "stats.json"), json.dumps(meta))
+        atomic_write_json(os.path.join(folder, "stats.json"), meta)
         return folder
 
     @classmethod
@@ -306,14 +306,13 @@ def feature_stats(
         >>> stats.class_effects.shape     # [features, classes]
         (64, 8)
     """
-    if tokens not in ("all", "patches", "cls"):
-        raise ValueError(f"tokens must be one of 'all', 'patches', 'cls'; got {tokens!r}")
+    check_token_mode(tokens)
     hook = hook or getattr(sae.cfg, "hook", None)
     if not hook:
         raise ValueError("pass hook=...: the SAE's config does not name the hook it was trained on")
-    _hook_layer_stop(model, hook)  # an unknown hook fails here, with suggestions
+    stop_layer(model, hook)  # an unknown hook fails here, with suggestions
     cfg = model.cfg
-    source = images if isinstance(images, _Source) else _Source(images)
+    source = as_image_source(images)
     n = len(source)
     device = sae.W_enc.device
     F_ = sae.d_sae
@@ -335,7 +334,7 @@ def feature_stats(
         for start in range(0, n, batch_size):
             stop_i = min(n, start + batch_size)
             pixels = source.pixels(model, start, stop_i)
-            x = _token_rows(model, _capture(model, pixels, hook), hook, tokens).float()  # [B, T, d]
+            x = token_rows(model, capture(model, pixels, hook), hook, tokens).float()  # [B, T, d]
             B, T, _ = x.shape
             readout.observe(x.reshape(B * T, -1))
             f = sae.encode(x.to(device, sae.W_enc.dtype)).float().cpu()  # [B, T, F]

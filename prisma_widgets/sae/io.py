@@ -1,38 +1,35 @@
-"""SAE files: ``cfg.json`` + ``sae_weights.safetensors`` (the SAE-Lens layout), never pickle."""
+"""SAE files: ``cfg.json`` + ``sae_weights.safetensors`` (the SAE-Lens layout), never pickle.
+
+``SAE.save`` writes through :func:`save_sae`; ``SAE.load`` reads through :func:`read_sae` and builds the
+module from what it returns (so this module needs the SAE class only for type hints).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .modules import SAE, SAEConfig
+from ..files import atomic_save_safetensors, atomic_write_json
+from ..hooked.capture import hook_width
+from .config import SAEConfig
+
+if TYPE_CHECKING:
+    from .modules import SAE
 
 WEIGHTS = "sae_weights.safetensors"
 CONFIG = "cfg.json"
-_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write through a temporary file and ``os.replace``: readers see the old or the new file, never half."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+WEIGHT_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
 
 
 def save_sae(sae: SAE, path: str) -> str:
     """Write ``sae`` to the folder ``path`` (created if needed) and return it; see :meth:`SAE.save`."""
-    from safetensors.torch import save_file
-
     path = os.fspath(path)
     os.makedirs(path, exist_ok=True)
     c = sae.cfg
-    tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in _KEYS}
+    tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in WEIGHT_KEYS}
     if c.arch == "batchtopk":
         tensors["threshold"] = sae.threshold.detach().float().cpu().reshape(1).contiguous()
     cfg = {
@@ -50,10 +47,8 @@ def save_sae(sae: SAE, path: str) -> str:
         # ours
         "prisma_widgets": {"arch": c.arch, "k": c.k, "tokens": c.tokens, "extra": c.extra},
     }
-    tmp = os.path.join(path, WEIGHTS + ".tmp")
-    save_file(tensors, tmp)
-    os.replace(tmp, os.path.join(path, WEIGHTS))
-    atomic_write_text(os.path.join(path, CONFIG), json.dumps(cfg, indent=2))
+    atomic_save_safetensors(tensors, os.path.join(path, WEIGHTS))
+    atomic_write_json(os.path.join(path, CONFIG), cfg, indent=2)
     return path
 
 
@@ -94,11 +89,9 @@ def _config_from_file(cfg: dict[str, Any], source: str) -> SAEConfig:
     )
 
 
-def load_sae(path: str, model: Any = None, hook: str | None = None, device: Any = None) -> SAE:
-    """Read an SAE folder (ours or SAE-Lens'), checking shapes and, given ``model``, the hook width.
-
-    See :meth:`SAE.load`.
-    """
+def read_sae(path: str, model: Any = None, hook: str | None = None) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
+    """The config and tensors of an SAE folder (ours or SAE-Lens'), shapes checked and, given ``model``, the
+    hook width; see :meth:`SAE.load`."""
     from safetensors.torch import load_file
 
     path = os.fspath(path)
@@ -114,7 +107,7 @@ def load_sae(path: str, model: Any = None, hook: str | None = None, device: Any 
     with open(cfg_path) as fh:
         cfg = _config_from_file(json.load(fh), cfg_path)
     tensors = load_file(weights)
-    missing = [k for k in _KEYS if k not in tensors]
+    missing = [k for k in WEIGHT_KEYS if k not in tensors]
     if missing:
         raise ValueError(f"{weights} lacks {', '.join(missing)}; found {', '.join(sorted(tensors))}")
     expected = {"W_enc": (cfg.d_in, cfg.d_sae), "b_enc": (cfg.d_sae,),
@@ -123,8 +116,6 @@ def load_sae(path: str, model: Any = None, hook: str | None = None, device: Any 
         if tuple(tensors[key].shape) != shape:
             raise ValueError(f"{weights}: {key} has shape {list(tensors[key].shape)}, the config says {list(shape)}")
     if model is not None:
-        from .store import hook_width
-
         hook = hook or cfg.hook
         if hook is None:
             raise ValueError("to check the SAE against a model, name the hook: SAE.load(path, model=model, hook=...)")
@@ -139,12 +130,4 @@ def load_sae(path: str, model: Any = None, hook: str | None = None, device: Any 
             cfg.hook = hook
         if cfg.model is None:
             cfg.model = getattr(model, "name", None)
-    sae = SAE(cfg)
-    with torch.no_grad():
-        for key in _KEYS:
-            getattr(sae, key).copy_(tensors[key])
-        if "threshold" in tensors:
-            sae.threshold.copy_(tensors["threshold"].reshape(()))
-    if device is not None:
-        sae.to(device)
-    return sae
+    return cfg, tensors

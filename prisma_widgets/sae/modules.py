@@ -7,41 +7,14 @@ Weights: ``W_enc [d_in, d_sae]``, ``b_enc [d_sae]``, ``W_dec [d_sae, d_in]``, ``
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHS = ("topk", "batchtopk", "relu")
-
-
-@dataclass
-class SAEConfig:
-    """Everything needed to rebuild an SAE; saved as ``cfg.json`` next to the weights."""
-
-    d_in: int
-    d_sae: int
-    arch: str = "topk"
-    k: int | None = 32
-    apply_b_dec_to_input: bool = True
-    hook: str | None = None
-    model: str | None = None
-    tokens: str | None = None  # token mode of the activations it was trained on: "all", "patches", "cls"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown SAE architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        if self.arch in ("topk", "batchtopk"):
-            if not self.k or self.k < 1:
-                raise ValueError(f"arch={self.arch!r} needs k >= 1; got k={self.k}")
-            if self.k > self.d_sae:
-                raise ValueError(f"k={self.k} is larger than the SAE width d_sae={self.d_sae}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from .config import SAEConfig
+from .io import WEIGHT_KEYS, read_sae, save_sae
 
 
 class SAE(nn.Module):
@@ -156,8 +129,6 @@ class SAE(nn.Module):
     # ----- files -----
     def save(self, path: str) -> str:
         """Write ``cfg.json`` + ``sae_weights.safetensors`` into the folder ``path`` (SAE-Lens layout)."""
-        from .io import save_sae
-
         return save_sae(self, path)
 
     @classmethod
@@ -167,9 +138,16 @@ class SAE(nn.Module):
         With ``model`` (and ``hook``, else the one in the file's config), a width that does not match
         the hook's activations is refused.
         """
-        from .io import load_sae
-
-        return load_sae(path, model=model, hook=hook, device=device)
+        cfg, tensors = read_sae(path, model=model, hook=hook)
+        sae = SAE(cfg)
+        with torch.no_grad():
+            for key in WEIGHT_KEYS:
+                getattr(sae, key).copy_(tensors[key])
+            if "threshold" in tensors:
+                sae.threshold.copy_(tensors["threshold"].reshape(()))
+        if device is not None:
+            sae.to(device)
+        return sae
 
     def evaluate(self, data: Any, model: Any = None, images: Any = None, hook: str | None = None, **kwargs: Any):
         """Reconstruction and sparsity metrics, and with ``model`` + ``images`` the downstream effect."""

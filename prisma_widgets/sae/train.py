@@ -8,10 +8,8 @@ uninterrupted run would have done (bit-identical on CPU).
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,226 +17,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .io import atomic_write_text
-from .modules import SAE, SAEConfig, default_lr
-from .store import ActivationStore, _dist
+from .checkpoint import check_same_run, load_checkpoint, restore_checkpoint, save_checkpoint
+from .config import SAEConfig
+from .curves import LiveCurves
+from .distributed import rank_and_world
+from .interrupts import Interrupts, stop_together
+from .modules import SAE, default_lr
+from .store import ActivationStore
+from .stream import RowStream
 
-CHECKPOINT = "checkpoint.safetensors"
-CHECKPOINT_JSON = "checkpoint.json"
 FINAL = "sae"
-
-
-# ---------------------------------------------------------------- the data stream
-class _Stream:
-    """Rows in a seeded order, epoch after epoch; ``position`` rows consumed so far (global, across ranks)."""
-
-    def __init__(self, data: Any, seed: int, device: torch.device, chunk_rows: int | None) -> None:
-        self.data, self.seed, self.device = data, int(seed), device
-        if isinstance(data, ActivationStore):
-            data._check_complete()
-            self.n, self.d = len(data), data.d
-            self.chunk_rows = int(chunk_rows or max(1, min(self.n, (512 << 20) // (4 * self.d))))
-        else:
-            if not isinstance(data, torch.Tensor) or data.ndim != 2:
-                raise TypeError(
-                    "train_sae takes an ActivationStore or a 2-D tensor [rows, d]; "
-                    f"got {type(data).__name__}{list(data.shape) if isinstance(data, torch.Tensor) else ''}"
-                )
-            self.n, self.d = data.shape
-            self.chunk_rows = int(chunk_rows or self.n)
-            self.tensor = data.to(device)
-        self.n_chunks = math.ceil(self.n / self.chunk_rows)
-        self.position = 0
-        self._key: tuple[int, int] | None = None
-
-    def _order(self, epoch: int) -> list[int]:
-        if self.n_chunks == 1:
-            return [0]
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.n_chunks, generator=g).tolist()
-
-    def _load(self, epoch: int, slot: int) -> None:
-        if self._key == (epoch, slot):
-            return
-        chunk = self._order(epoch)[slot]
-        start, stop = chunk * self.chunk_rows, min((chunk + 1) * self.chunk_rows, self.n)
-        if isinstance(self.data, ActivationStore):
-            rows = self.data.read(start, stop, torch.float32)
-            self.chunk = rows.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else rows
-        else:
-            self.chunk = self.tensor[start:stop]
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 65_537 + chunk)
-        self.perm = torch.randperm(stop - start, generator=g).to(self.device)
-        self._key = (epoch, slot)
-
-    def _locate(self, position: int) -> tuple[int, int, int]:
-        epoch, rem = divmod(position, self.n)
-        for slot, chunk in enumerate(self._order(epoch)):
-            size = min((chunk + 1) * self.chunk_rows, self.n) - chunk * self.chunk_rows
-            if rem < size:
-                return epoch, slot, rem
-            rem -= size
-        raise AssertionError("unreachable")
-
-    def sample(self, rows: int) -> torch.Tensor:
-        """A fixed sample for initialisation (the first rows of epoch 0's order)."""
-        saved = self.position
-        self.position = 0
-        out = self.next(min(rows, self.n))
-        self.position = saved
-        return out
-
-    def next(self, rows: int) -> torch.Tensor:
-        parts = []
-        while rows > 0:
-            epoch, slot, offset = self._locate(self.position)
-            self._load(epoch, slot)
-            take = min(rows, len(self.perm) - offset)
-            parts.append(self.chunk[self.perm[offset:offset + take]])
-            self.position += take
-            rows -= take
-        return (parts[0] if len(parts) == 1 else torch.cat(parts)).float()
-
-
-# ---------------------------------------------------------------- live curves
-class _Curves:
-    """Bokeh training curves that update in a notebook; silently absent elsewhere."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.ok = False
-        if not enabled:
-            return
-        try:
-            from IPython import get_ipython
-
-            shell = get_ipython()
-            if shell is None or "IPKernelApp" not in shell.config:
-                print("show_curves: not in a notebook, curves skipped (the progress bar still reports)")
-                return
-            from bokeh.io import output_notebook, push_notebook, show
-            from bokeh.layouts import row
-            from bokeh.models import ColumnDataSource
-            from bokeh.plotting import figure
-
-            output_notebook(hide_banner=True)
-            self.source = ColumnDataSource({"step": [], "loss": [], "ev": [], "l0": [], "dead": []})
-            figs = []
-            for key, title in (("loss", "loss"), ("ev", "explained variance"), ("l0", "L0"), ("dead", "dead fraction")):
-                fig = figure(title=title, width=260, height=200, tools="pan,wheel_zoom,reset")
-                fig.line("step", key, source=self.source)
-                figs.append(fig)
-            self.push = push_notebook
-            self.handle = show(row(*figs), notebook_handle=True)
-            self.ok = True
-        except Exception as err:  # noqa: BLE001 - curves are a nicety; training goes on
-            print(f"show_curves: could not draw curves ({type(err).__name__}: {err})")
-
-    def add(self, step: int, m: dict[str, float]) -> None:
-        if not self.ok:
-            return
-        try:
-            self.source.stream({"step": [step], **{key: [m[key]] for key in ("loss", "ev", "l0", "dead")}})
-            self.push(handle=self.handle)
-        except Exception:  # noqa: BLE001
-            self.ok = False
-
-
-# ---------------------------------------------------------------- checkpoints
-def _rng_state() -> dict[str, torch.Tensor]:
-    state = {"rng.cpu": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["rng.cuda"] = torch.cuda.get_rng_state()
-    return state
-
-
-def _save_checkpoint(folder: str, sae: SAE, opt: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
-    os.makedirs(folder, exist_ok=True)
-    tensors = {f"sae.{k}": v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}
-    names = {id(p): n for n, p in sae.named_parameters()}
-    for group in opt.param_groups:
-        for p in group["params"]:
-            for key, value in opt.state.get(p, {}).items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"opt.{names[id(p)]}.{key}"] = value.detach().cpu().reshape(value.shape).contiguous()
-    tensors.update(_rng_state())
-    text = json.dumps(meta)
-    tmp = os.path.join(folder, CHECKPOINT + ".tmp")
-    save_file(tensors, tmp, metadata={"state": text})
-    os.replace(tmp, os.path.join(folder, CHECKPOINT))
-    atomic_write_text(os.path.join(folder, CHECKPOINT_JSON), json.dumps(meta, indent=2))
-
-
-def _load_checkpoint(folder: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    path = os.path.join(folder, CHECKPOINT)
-    if not os.path.exists(path):
-        return None
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as fh:
-        meta = json.loads(fh.metadata()["state"])
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    return tensors, meta
-
-
-def _restore(sae: SAE, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    sae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("sae.")})
-    params = dict(sae.named_parameters())
-    state = {}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            pname, field = key[4:].rsplit(".", 1)
-            p = params[pname]
-            dev = p.device if value.ndim > 0 or opt.defaults.get("fused") or opt.defaults.get("capturable") else "cpu"
-            state.setdefault(p, {})[field] = value.to(dev)
-    for p, s in state.items():
-        opt.state[p] = s
-    torch.set_rng_state(tensors["rng.cpu"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-
-
-class _Interrupts:
-    """Turns Ctrl-C (a notebook's interrupt) into a flag checked between steps, so checkpoints are always consistent."""
-
-    def __init__(self) -> None:
-        self.hit = False
-        self.previous: Any = None
-
-    def __enter__(self) -> _Interrupts:
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handler)
-        except ValueError:  # not the main thread
-            self.previous = None
-        return self
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.hit:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-def _stop_now(hit: bool, world: int, step: int, every: int, device: torch.device) -> bool:
-    """Whether training stops before this step.
-
-    Under ``torchrun`` every process gets the Ctrl-C, but not necessarily between the same two steps; a process
-    that stopped alone would leave the others waiting in ``all_reduce`` for ever. So the processes agree,
-    every ``every`` steps (where the loop waits for the device anyway), and all stop at the same step.
-    """
-    if world == 1:
-        return hit
-    if step % every:
-        return False
-    import torch.distributed as dist
-
-    flag = torch.tensor([float(hit)], device=device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())
 
 
 # ---------------------------------------------------------------- the loop
@@ -281,13 +69,13 @@ def train_sae(
     """
     import torch.distributed as dist
 
-    rank, world = _dist()
+    rank, world = rank_and_world()
     if device is None:
         device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if batch_size % world:
         raise ValueError(f"batch_size={batch_size} must divide evenly across {world} processes")
-    stream = _Stream(data, seed, device, chunk_rows)
+    stream = RowStream(data, seed, device, chunk_rows)
     d_in = stream.d
     d_sae = int(d_sae or expansion * d_in)
     if tokens is None and steps is None:
@@ -311,9 +99,9 @@ def train_sae(
 
     # ---- a finished run is reused
     if checkpoint_dir is not None and os.path.exists(os.path.join(checkpoint_dir, FINAL, "cfg.json")):
-        ck = _load_checkpoint(checkpoint_dir)
+        ck = load_checkpoint(checkpoint_dir)
         if ck is not None:
-            _check_args(checkpoint_dir, ck[1]["args"], args)
+            check_same_run(checkpoint_dir, ck[1]["args"], args)
         return SAE.load(os.path.join(checkpoint_dir, FINAL), device=device)
 
     # ---- build (identically on every rank)
@@ -334,11 +122,11 @@ def train_sae(
     opt = _adam(sae, lr)
     step, any_dead = 0, False
     if checkpoint_dir is not None:
-        ck = _load_checkpoint(checkpoint_dir)
+        ck = load_checkpoint(checkpoint_dir)
         if ck is not None:
             tensors, meta = ck
-            _check_args(checkpoint_dir, meta["args"], args)
-            _restore(sae, opt, tensors)
+            check_same_run(checkpoint_dir, meta["args"], args)
+            restore_checkpoint(sae, opt, tensors)
             step, stream.position, any_dead = meta["step"], meta["position"], meta["any_dead"]
             variance = meta["variance"]
             if progress and rank == 0:
@@ -349,7 +137,7 @@ def train_sae(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     params = list(sae.parameters())
     acc = torch.zeros(5, device=device)  # loss, mse_norm, l0, steps, (unused)
-    curves = _Curves(show_curves and rank == 0)
+    curves = LiveCurves(show_curves and rank == 0)
     bar = None
     if progress and rank == 0:
         from tqdm.auto import tqdm
@@ -362,7 +150,7 @@ def train_sae(
 
     def checkpoint() -> None:
         if checkpoint_dir is not None and rank == 0:
-            _save_checkpoint(checkpoint_dir, sae, opt, meta())
+            save_checkpoint(checkpoint_dir, sae, opt, meta())
 
     def lr_at(s: int) -> float:
         start = total_steps * (1 - lr_decay)
@@ -370,9 +158,9 @@ def train_sae(
 
     between_steps = True  # False while a step is half-done: an interrupt there leaves nothing consistent to save
     try:
-        with _Interrupts() as interrupts:
+        with Interrupts() as interrupts:
             while step < total_steps:
-                if _stop_now(interrupts.hit, world, step, log_every, device):
+                if stop_together(interrupts.hit, world, step, log_every, device):
                     raise KeyboardInterrupt
                 between_steps = False
                 batch = stream.next(batch_size)
@@ -464,16 +252,6 @@ class _null:
 
     def __exit__(self, *exc: Any) -> None:
         return None
-
-
-def _check_args(folder: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-    for key in new:
-        if key in old and old[key] != new[key]:
-            raise ValueError(
-                f"the checkpoint in {folder!r} is from a run with {key}={old[key]!r}, "
-                f"but this call has {key}={new[key]!r}. "
-                f"Pass the same {key} to resume it, or use another checkpoint_dir to start a new run."
-            )
 
 
 def _geometric_median(x: torch.Tensor, start: torch.Tensor, iters: int = 30) -> torch.Tensor:

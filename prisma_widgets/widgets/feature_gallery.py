@@ -194,11 +194,11 @@ class FeatureGallery(PrismaWidget):
         image_labels: Sequence[str] | None = None,
         **traits: Any,
     ) -> None:
-        from prisma_widgets.sae.store import _Source
+        from prisma_widgets.sae.source import ImageSource
 
         self._init_private()
         self._model, self._sae = model, sae
-        self._source = None if images is None else (images if isinstance(images, _Source) else _Source(images))
+        self._source = None if images is None else (images if isinstance(images, ImageSource) else ImageSource(images))
         self._labels = [str(x) for x in image_labels] if image_labels is not None else None
         if stats is None:
             if model is None or sae is None:
@@ -406,7 +406,7 @@ class FeatureGallery(PrismaWidget):
         fire), activations [m, T, n] float32)``. Needs the model and the SAE."""
         import torch
 
-        from prisma_widgets.sae.store import _capture, _token_rows
+        from prisma_widgets.hooked.capture import capture, token_rows
 
         if not self._can_look_up:
             raise ValueError("looking up a patch's features needs the model and the SAE")
@@ -417,7 +417,7 @@ class FeatureGallery(PrismaWidget):
             return np.zeros((0, T, n), np.int32), np.zeros((0, T, n), np.float32)
         with torch.no_grad():
             pixels = self._model.preprocess([self._source.item(i) for i in ids])
-            x = _token_rows(self._model, _capture(self._model, pixels, st.hook), st.hook, st.tokens).float()
+            x = token_rows(self._model, capture(self._model, pixels, st.hook), st.hook, st.tokens).float()
             f = self._sae.encode(x.to(self._sae.W_enc.device, self._sae.W_enc.dtype)).float().cpu()
             top = f.topk(min(n, f.shape[-1]), dim=-1)
         vals = top.values.numpy().astype(np.float32)
