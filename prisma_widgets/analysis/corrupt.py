@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 MODES = ("mask", "blur", "noise", "swap")
 
@@ -49,7 +52,7 @@ def corrupt(
     other: Any = None,
     *,
     grid: tuple[int, int] | None = None,
-    model: Any = None,
+    model: HookedViT | None = None,
     seed: int = 0,
 ) -> np.ndarray:
     """A copy of ``image`` (uint8 ``[H, W, 3]``) with the chosen patches corrupted, every other pixel kept.

@@ -10,9 +10,12 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 #: the exact patching sweep runs one forward pass per (layer, token); above this many, the gradient estimate
 MAX_EXACT_PATCHING_RUNS = 1024
@@ -27,7 +30,7 @@ class Tab:
     about: str = ""
 
 
-def clip_prompts(model: Any) -> list[str] | None:
+def clip_prompts(model: HookedViT) -> list[str] | None:
     """Prompts for a CLIP model's read-out (the shapes the mice know), or None for a classifier."""
     if model.cfg.readout != "text":
         return None
@@ -36,13 +39,13 @@ def clip_prompts(model: Any) -> list[str] | None:
     return [zoo.PROMPT.format(c) for c in zoo.SHAPE_CLASSES]
 
 
-def attention_grid(model: Any, image: np.ndarray) -> Any:
+def attention_grid(model: HookedViT, image: np.ndarray) -> Any:
     from prisma_widgets.widgets.attention_grid import AttentionGrid
 
     return AttentionGrid(model, image, rollout=True)
 
 
-def logit_lens(model: Any, image: np.ndarray) -> Any:
+def logit_lens(model: HookedViT, image: np.ndarray) -> Any:
     from prisma_widgets.widgets.logit_lens import LogitLens
 
     return LogitLens(model, image, prompts=clip_prompts(model))
@@ -61,7 +64,7 @@ def central_patches(grid: tuple[int, int]) -> list[int]:
     return [r * cols + c for r in range(r0, r1) for c in range(c0, c1)]
 
 
-def patching_heatmap(model: Any, image: np.ndarray) -> Any:
+def patching_heatmap(model: HookedViT, image: np.ndarray) -> Any:
     from prisma_widgets.analysis.corrupt import corrupt
     from prisma_widgets.widgets.patching_heatmap import PatchingHeatmap
 
@@ -80,7 +83,7 @@ GALLERY_SCENES = 23
 
 
 @lru_cache(maxsize=2)
-def workshop_sae(model: Any) -> Any:
+def workshop_sae(model: HookedViT) -> Any:
     """A small top-k SAE on the last block's residual stream (patch tokens), trained on synthetic scenes.
 
     Nothing ships an SAE for every model, so the app trains one in seconds for the mice (longer for a hub
@@ -102,7 +105,7 @@ def workshop_sae(model: Any) -> Any:
     return sae
 
 
-def feature_gallery(model: Any, image: np.ndarray) -> Any:
+def feature_gallery(model: HookedViT, image: np.ndarray) -> Any:
     from prisma_widgets import zoo
     from prisma_widgets.widgets.feature_gallery import FeatureGallery
 

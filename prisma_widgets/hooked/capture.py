@@ -24,11 +24,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 
 from .hook_points import split_name, unknown_name_error
+
+if TYPE_CHECKING:
+    from .model import HookedViT
 
 TOKEN_MODES = ("all", "patches", "cls")
 
@@ -43,7 +46,7 @@ def check_token_mode(tokens: str) -> None:
         raise ValueError(f"tokens must be one of {', '.join(map(repr, TOKEN_MODES))}; got {tokens!r}")
 
 
-def stop_layer(model: Any, hook: str) -> int | None:
+def stop_layer(model: HookedViT, hook: str) -> int | None:
     """The ``stop_at_layer`` after which ``hook`` has fired: its block + 1, 0 for the embeddings, ``None``
     (the whole forward) for hooks after the blocks. An unknown hook name is refused with suggestions."""
     if hook not in model.hook_names():
@@ -56,7 +59,7 @@ def stop_layer(model: Any, hook: str) -> int | None:
     return None
 
 
-def capture(model: Any, pixels: torch.Tensor, hook: str) -> torch.Tensor:
+def capture(model: HookedViT, pixels: torch.Tensor, hook: str) -> torch.Tensor:
     """The hook's activation for a batch of ``pixels``, with the forward stopped after the hooked block."""
     kept: list[torch.Tensor] = []
 
@@ -69,7 +72,7 @@ def capture(model: Any, pixels: torch.Tensor, hook: str) -> torch.Tensor:
     return kept[0]
 
 
-def _no_cls_error(model: Any) -> ValueError:
+def _no_cls_error(model: HookedViT) -> ValueError:
     cfg = model.cfg
     return ValueError(
         f"tokens='cls' but {getattr(model, 'name', None) or 'this model'} has no CLS token "
@@ -77,7 +80,7 @@ def _no_cls_error(model: Any) -> ValueError:
     )
 
 
-def token_rows(model: Any, acts: torch.Tensor, hook: str, tokens: str) -> torch.Tensor:
+def token_rows(model: HookedViT, acts: torch.Tensor, hook: str, tokens: str) -> torch.Tensor:
     """``[batch, pos, ...]`` -> ``[batch, t, d]``: the rows of token mode ``tokens``, each flattened to ``d``.
 
     A hook without one row per token (an attention pattern, the logits) is refused, naming hooks that have.
@@ -98,7 +101,7 @@ def token_rows(model: Any, acts: torch.Tensor, hook: str, tokens: str) -> torch.
     return acts[:, :1]
 
 
-def tokens_per_image(model: Any, tokens: str) -> int:
+def tokens_per_image(model: HookedViT, tokens: str) -> int:
     """How many rows :func:`token_rows` gives per image for the token mode ``tokens``."""
     cfg = model.cfg
     check_token_mode(tokens)
@@ -107,7 +110,7 @@ def tokens_per_image(model: Any, tokens: str) -> int:
     return {"all": cfg.n_tokens, "patches": cfg.n_patches, "cls": 1}[tokens]
 
 
-def hook_width(model: Any, hook: str) -> int:
+def hook_width(model: HookedViT, hook: str) -> int:
     """The per-token width of a hook's activation (``d_model`` for the residual stream; else from one tiny forward)."""
     layer, rest = split_name(hook)
     if hook in model.hook_names() and layer is not None and rest in _D_MODEL_HOOKS:

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from ..hooked.capture import capture, check_token_mode, hook_width, token_rows, 
 from .distributed import barrier, rank_and_world
 from .source import ImageSource, as_image_source
 from .store import DATA, DTYPES, FORMAT, MANIFEST, PROGRESS_FILES, ActivationStore, count_ranges, merge_ranges
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 # Settings that decide what the cache holds; a mismatch on resume is refused.
 _SETTINGS = ("model", "model_fingerprint", "hook", "tokens", "dtype", "d", "tokens_per_image", "n_images", "image_ids")
@@ -38,7 +41,7 @@ def _human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def model_fingerprint(model: Any) -> str:
+def model_fingerprint(model: HookedViT) -> str:
     """A cheap id of the weights: name, shapes and a strided sample of every parameter."""
     h = hashlib.sha1(str(getattr(model, "name", "")).encode())
     with torch.no_grad():
@@ -49,7 +52,7 @@ def model_fingerprint(model: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def _settings(model: Any, hook: str, tokens: str, dtype: str, d: int, t: int, source: ImageSource) -> dict[str, Any]:
+def _settings(model: HookedViT, hook: str, tokens: str, dtype: str, d: int, t: int, source: ImageSource) -> dict[str, Any]:
     return {
         "model": getattr(model, "name", None),
         "model_fingerprint": model_fingerprint(model),
@@ -79,7 +82,7 @@ def _refuse_mismatch(path: str, old: dict[str, Any], new: dict[str, Any]) -> Non
 
 
 def cache_activations(
-    model: Any,
+    model: HookedViT,
     images: Any,
     hook: str,
     path: str,

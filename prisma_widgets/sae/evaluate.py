@@ -13,6 +13,7 @@ from .source import as_image_source
 from .store import ActivationStore
 
 if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
     from .modules import SAE
 
 
@@ -34,7 +35,7 @@ def _batches(data: Any, batch_size: int, max_rows: int | None):
 def evaluate(
     sae: SAE,
     data: Any,
-    model: Any = None,
+    model: HookedViT | None = None,
     images: Any = None,
     hook: str | None = None,
     labels: Any = None,
@@ -90,7 +91,7 @@ def evaluate(
 
 @torch.no_grad()
 def downstream(
-    sae: SAE, model: Any, images: Any, hook: str | None = None, labels: Any = None, tokens: str | None = None,
+    sae: SAE, model: HookedViT, images: Any, hook: str | None = None, labels: Any = None, tokens: str | None = None,
     batch_size: int = 32,
 ) -> dict[str, float]:
     """Model loss clean vs SAE-spliced vs zero-ablated at ``hook`` over ``images``."""

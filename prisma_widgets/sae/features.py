@@ -27,7 +27,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from ..analysis.readout import Readout, can_read_out, needs_prompts
 from ..files import atomic_write_json
 from ..hooked.capture import capture, check_token_mode, stop_layer, token_rows
 from .source import as_image_source
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 FORMAT = "prisma_widgets.feature_stats"
 _RESID_SUFFIXES = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out")
@@ -166,7 +169,7 @@ class _Readout:
     """Linear map from a decoder direction at the hook to class scores, the readout's norm scales frozen at
     their means over the hooked rows (:meth:`~prisma_widgets.analysis.readout.Readout.linear_effects`)."""
 
-    def __init__(self, model: Any, hook: str, prompts: Sequence[str] | None) -> None:
+    def __init__(self, model: HookedViT, hook: str, prompts: Sequence[str] | None) -> None:
         from ..hooked.hook_points import split_name
 
         self.note = ""
@@ -268,7 +271,7 @@ def _empty_top(n_features: int, k: int, n_tokens: int) -> tuple[torch.Tensor, ..
 
 @torch.no_grad()
 def feature_stats(
-    model: Any,
+    model: HookedViT,
     sae: Any,
     images: Any,
     hook: str | None = None,

@@ -17,6 +17,7 @@ from ..hooked.capture import hook_width
 from .config import SAEConfig
 
 if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
     from .modules import SAE
 
 WEIGHTS = "sae_weights.safetensors"
@@ -89,7 +90,7 @@ def _config_from_file(cfg: dict[str, Any], source: str) -> SAEConfig:
     )
 
 
-def read_sae(path: str, model: Any = None, hook: str | None = None) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
+def read_sae(path: str, model: HookedViT | None = None, hook: str | None = None) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
     """The config and tensors of an SAE folder (ours or SAE-Lens'), shapes checked and, given ``model``, the
     hook width; see :meth:`SAE.load`."""
     from safetensors.torch import load_file

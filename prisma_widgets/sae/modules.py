@@ -7,7 +7,7 @@ Weights: ``W_enc [d_in, d_sae]``, ``b_enc [d_sae]``, ``W_dec [d_sae, d_in]``, ``
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +15,9 @@ from torch import nn
 
 from .config import SAEConfig
 from .io import WEIGHT_KEYS, read_sae, save_sae
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 
 class SAE(nn.Module):
@@ -132,7 +135,7 @@ class SAE(nn.Module):
         return save_sae(self, path)
 
     @classmethod
-    def load(cls, path: str, model: Any = None, hook: str | None = None, device: Any = None) -> SAE:
+    def load(cls, path: str, model: HookedViT | None = None, hook: str | None = None, device: Any = None) -> SAE:
         """Load a folder written by :meth:`save` or by SAE-Lens (``cfg.json`` + ``sae_weights.safetensors``).
 
         With ``model`` (and ``hook``, else the one in the file's config), a width that does not match
@@ -149,7 +152,7 @@ class SAE(nn.Module):
             sae.to(device)
         return sae
 
-    def evaluate(self, data: Any, model: Any = None, images: Any = None, hook: str | None = None, **kwargs: Any):
+    def evaluate(self, data: Any, model: HookedViT | None = None, images: Any = None, hook: str | None = None, **kwargs: Any):
         """Reconstruction and sparsity metrics, and with ``model`` + ``images`` the downstream effect."""
         from .evaluate import evaluate
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
@@ -101,7 +104,7 @@ class ImageSource:
             return self.images[i]
         return self._unwrap(self.images[i])
 
-    def pixels(self, model: Any, start: int, stop: int) -> torch.Tensor:
+    def pixels(self, model: HookedViT, start: int, stop: int) -> torch.Tensor:
         """Images ``start:stop`` as the model's input tensor (float tensors taken as pixels, the rest preprocessed)."""
         if self.kind == "array" and isinstance(self.images, torch.Tensor) and self.images.is_floating_point():
             return model.to_pixels(self.images[start:stop])

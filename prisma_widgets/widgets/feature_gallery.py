@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import pathlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import traitlets
@@ -41,6 +41,9 @@ from ._base import (
     quantize_rows,
 )
 from ._layout import as_uint8_image
+
+if TYPE_CHECKING:
+    from ..hooked.model import HookedViT
 
 SORTS = ("frequency", "mean", "max", "index")
 NORMALIZATIONS = ("feature", "image")
@@ -180,7 +183,7 @@ class FeatureGallery(PrismaWidget):
 
     def __init__(
         self,
-        model: Any,
+        model: HookedViT,
         sae: Any,
         images: Any,
         hook: str | None = None,
@@ -229,7 +232,7 @@ class FeatureGallery(PrismaWidget):
         self._apply_options(traits)
 
     def _init_private(self) -> None:
-        self._model: Any = None
+        self._model: HookedViT | None = None
         self._sae: Any = None
         self._source: Any = None
         self._labels: list[str] | None = None
@@ -243,7 +246,7 @@ class FeatureGallery(PrismaWidget):
         stats: Any,
         images: Any,
         *,
-        model: Any = None,
+        model: HookedViT | None = None,
         sae: Any = None,
         image_labels: Sequence[str] | None = None,
         **traits: Any,
