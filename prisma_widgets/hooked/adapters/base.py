@@ -176,6 +176,35 @@ class Adapter(ABC):
         residual stream), or ``None`` when the block has no plain MLP."""
         return None
 
+    # ----- attention outputs per head (direct logit attribution) -----
+    def attn_out_projection(self, layer: int) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """``(W_O [d_model, n_heads * d_head], b_O [d_model] or None)`` when block ``layer``'s attention output
+        is ``z`` (heads concatenated) times ``W_O`` plus ``b_O``; ``None`` when something non-linear sits in
+        between (a norm or a gate on the heads), and no head owns a part of the output."""
+        return None
+
+    def head_writes(self, layer: int, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Each head's own write into the residual stream, from ``hook_z`` ``[batch, pos, head, d_head]``.
+
+        Returns ``(per_head [batch, pos, head, d_model], shared [d_model] or None)``: ``z_h`` through its
+        slice of the output projection and the block's layer scale, and the part no head owns (the output
+        bias through the layer scale). ``per_head.sum(2) + shared`` equals ``hook_attn_out``.
+        """
+        projection = self.attn_out_projection(layer)
+        if projection is None:
+            raise UnsupportedModelError(
+                f"block {layer}'s attention output is not linear in its heads (a norm or gate sits between the "
+                "heads and the output projection), so heads have no separate writes to the residual stream"
+            )
+        weight, bias = projection
+        n_heads, d_head = z.shape[-2], z.shape[-1]
+        w = weight.reshape(weight.shape[0], n_heads, d_head).to(z)  # [d_model, head, d_head]
+        per_head = torch.einsum("bphd,mhd->bphm", z, w)
+        blk = self.blocks[layer]
+        per_head = self.attn_branch(blk, per_head)
+        shared = self.attn_branch(blk, bias.to(z)) if bias is not None else None
+        return per_head, shared
+
     # ----- text (image-text models): prompts to embeddings in the image embedding's space -----
     def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         """Text embeddings of tokenised prompts; models without a text tower say what to wrap instead."""

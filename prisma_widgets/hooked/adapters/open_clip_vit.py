@@ -193,6 +193,10 @@ class OpenClipViTAdapter(Adapter):
         out = getattr(self.blocks[layer].mlp, "c_proj", None)
         return out.weight if out is not None else None
 
+    def attn_out_projection(self, layer: int) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        out = self.blocks[layer].attn.out_proj
+        return out.weight, out.bias
+
     # ----- block parts -----
     def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return blk.ln_1(x)

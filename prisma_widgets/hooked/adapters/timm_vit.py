@@ -166,6 +166,12 @@ class TimmViTAdapter(Adapter):
         out = getattr(self.blocks[layer].mlp, "fc2", None)
         return out.weight if out is not None else None
 
+    def attn_out_projection(self, layer: int) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        attn = self.blocks[layer].attn
+        if not isinstance(attn.norm, nn.Identity) or getattr(attn, "gate", None) is not None:
+            return None
+        return attn.proj.weight, attn.proj.bias
+
     # ----- block parts -----
     def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return blk.norm1(x)
