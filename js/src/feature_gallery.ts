@@ -2,23 +2,23 @@
 //
 // Python computes every statistic; this file sorts and filters the feature index, reports the page on
 // screen (`visible`) so Python sends those cards, reports clicks through `feature` and `patch_query`,
-// and draws. User text (class names, prompts, image labels, the title) goes in via textContent or as
-// canvas text.
+// and wires the DOM (data in feature_gallery/data.ts, geometry in layout.ts, painting in draw.ts). User
+// text (class names, prompts, image labels, the title) goes in via textContent or as canvas text.
 import "./shared/theme.css";
 import "./feature_gallery/style.css";
 
-import { sizeCanvas } from "./shared/canvas";
 import { decode, type EncodedArray } from "./shared/codec";
-import { drawColorbar } from "./shared/colorbar";
 import { COLORMAP_OPTIONS } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
 import { patchTokenAt } from "./shared/patches";
-import { formatValue, makeScale } from "./shared/scale";
+import { localPoint } from "./shared/pointer";
+import { formatValue } from "./shared/scale";
+import type { TraitKey } from "./shared/traits";
 import { type Model, WidgetView, renderWith } from "./shared/view";
 import {
   type GalleryIndex,
+  type Grid,
   type Shot,
-  type SortBy,
   SORTS,
   cardShots,
   className,
@@ -29,19 +29,23 @@ import {
   pageOf,
   patchFeatures,
   readDetail,
+  readGrid,
   readIndex,
   topClasses,
 } from "./feature_gallery/data";
-import { ImagePool, type Layout, type Placed, drawHistogram, drawShots } from "./feature_gallery/draw";
+import { ImagePool, type ShotStyle, drawHistogram, drawMapColorbar, drawShots } from "./feature_gallery/draw";
+import type { Placed } from "./feature_gallery/layout";
+import type { FeatureGalleryTraits } from "./feature_gallery/traits";
 
 export type { Model };
 
-const INDEX_KEYS = ["feature_ids", "frequency", "mean_activation", "max_activation", "top_class", "class_names", "d_sae", "grid", "n_prefix_tokens", "density_counts", "density_edges"];
-const CONTENT_KEYS = ["card_features", "card_images", "card_maps", "detail_features", "detail_images", "quantile_images", "effect_classes", "images", "image_ids", "image_labels"];
-const LIST_KEYS = ["sort_by", "descending", "query", "hide_dead", "page", "page_size"];
-const DRAW_KEYS = ["feature", "normalization", "colormap", "opacity", "thumb_size", "patch_result", "status"];
+type Key = TraitKey<FeatureGalleryTraits>;
+const INDEX_KEYS: Key[] = ["feature_ids", "frequency", "mean_activation", "max_activation", "top_class", "class_names", "d_sae", "grid", "n_prefix_tokens", "density_counts", "density_edges"];
+const CONTENT_KEYS: Key[] = ["card_features", "card_images", "card_maps", "detail_features", "detail_images", "quantile_images", "effect_classes", "images", "image_ids", "image_labels"];
+const LIST_KEYS: Key[] = ["sort_by", "descending", "query", "hide_dead", "page", "page_size"];
+const DRAW_KEYS: Key[] = ["feature", "normalization", "colormap", "opacity", "thumb_size", "patch_result", "status"];
 
-export class FeatureGalleryView extends WidgetView {
+export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
   private readonly search: HTMLInputElement;
   private readonly sort: ReturnType<typeof select>;
   private readonly order: HTMLButtonElement;
@@ -75,14 +79,14 @@ export class FeatureGalleryView extends WidgetView {
     super(model, host, "pw-feature-gallery", "FeatureGallery");
     this.search = el("input", { cls: "pw-input pw-fg-search", attrs: { type: "search", placeholder: "feature # or class", "aria-label": "search features by index or class" } });
     this.sort = select("sort by", SORTS, "frequency", (v) => this.setTraits({ sort_by: v, page: 0 }));
-    this.order = button("↓", "descending / ascending", () => this.setTraits({ descending: !this.get<boolean>("descending"), page: 0 }), "pw-fg-order");
+    this.order = button("↓", "descending / ascending", () => this.setTraits({ descending: !this.get("descending"), page: 0 }), "pw-fg-order");
     this.dead = el("input", { attrs: { type: "checkbox" } });
     const deadField = el("label", { cls: "pw-field" }, [this.dead, el("span", { cls: "pw-field-label", text: "hide dead" })]);
     this.norm = select("colour range", [{ value: "feature", label: "feature max" }, { value: "image", label: "each image" }], "feature", (v) => this.setTraits({ normalization: v }));
     this.cmap = select("colours", COLORMAP_OPTIONS, "viridis", (v) => this.setTraits({ colormap: v }));
     const png = button("PNG", "save the current view as a PNG image", () => void this.exportPng(), "pw-fg-png");
-    this.prev = button("◀", "previous page", () => this.setTraits({ page: Math.max(0, this.get<number>("page") - 1) }), "pw-fg-prev");
-    this.next = button("▶", "next page", () => this.setTraits({ page: this.get<number>("page") + 1 }), "pw-fg-next");
+    this.prev = button("◀", "previous page", () => this.setTraits({ page: Math.max(0, this.get("page") - 1) }), "pw-fg-prev");
+    this.next = button("▶", "next page", () => this.setTraits({ page: this.get("page") + 1 }), "pw-fg-next");
     this.pageLabel = el("span", { cls: "pw-fg-page pw-export-text" });
     const toolbar = el("div", { cls: "pw-toolbar" }, [this.search, this.sort.root, this.order, deadField, this.norm.root, this.cmap.root, png]);
     const pager = el("div", { cls: "pw-fg-pager" }, [this.prev, this.pageLabel, this.next]);
@@ -118,9 +122,8 @@ export class FeatureGalleryView extends WidgetView {
     this.index = null;
   }
 
-  private layout(): Layout {
-    const [rows, cols] = ((this.get<number[]>("grid") ?? [1, 1]) as number[]).map(Number);
-    return { rows, cols, nPrefix: Number(this.get<number>("n_prefix_tokens") ?? 0) };
+  private layout(): Grid {
+    return readGrid(this.model);
   }
 
   private featureMax(f: number): number {
@@ -135,25 +138,25 @@ export class FeatureGalleryView extends WidgetView {
       this.errorEl.textContent = "";
       this.applyTheme();
       if (!this.index) this.index = readIndex(this.model);
-      const title = this.get<string>("title") ?? "";
+      const title = this.get("title") ?? "";
       setText(this.titleEl, title);
       this.titleEl.style.display = title ? "" : "none";
       const px = decode(this.get("images") as EncodedArray);
       this.pool = new ImagePool(px ? { data: px.data as Uint8Array, shape: px.shape } : null);
       this.syncControls();
       this.order_ = listOrder(this.index, {
-        sortBy: (this.get<string>("sort_by") ?? "frequency") as SortBy,
-        descending: this.get<boolean>("descending") !== false,
-        query: this.get<string>("query") ?? "",
-        hideDead: !!this.get<boolean>("hide_dead"),
+        sortBy: this.get("sort_by") ?? "frequency",
+        descending: this.get("descending") !== false,
+        query: this.get("query") ?? "",
+        hideDead: !!this.get("hide_dead"),
       });
-      const size = Number(this.get<number>("page_size") ?? 12);
-      const { ids, page } = pageOf(this.order_, Number(this.get<number>("page") ?? 0), size);
+      const size = Number(this.get("page_size") ?? 12);
+      const { ids, page } = pageOf(this.order_, Number(this.get("page") ?? 0), size);
       setText(this.pageLabel, `page ${page + 1} / ${pageCount(this.order_.length, size)} · ${this.order_.length} of ${this.index.ids.length} features`);
       this.prev.disabled = page <= 0;
       this.next.disabled = page >= pageCount(this.order_.length, size) - 1;
-      const visible = (this.get<number[]>("visible") ?? []).map(Number);
-      if (page !== this.get<number>("page") || JSON.stringify(ids) !== JSON.stringify(visible)) {
+      const visible = (this.get("visible") ?? []).map(Number);
+      if (page !== this.get("page") || JSON.stringify(ids) !== JSON.stringify(visible)) {
         this.setTraits({ page, visible: ids });
       }
       this.cardsEl.replaceChildren(...ids.map((f) => this.card(f)));
@@ -165,14 +168,14 @@ export class FeatureGalleryView extends WidgetView {
   }
 
   protected syncControls(): void {
-    if (document.activeElement !== this.search) this.search.value = this.get<string>("query") ?? "";
-    this.sort.set(this.get<string>("sort_by") ?? "frequency");
-    const desc = this.get<boolean>("descending") !== false;
+    if (document.activeElement !== this.search) this.search.value = this.get("query") ?? "";
+    this.sort.set(this.get("sort_by") ?? "frequency");
+    const desc = this.get("descending") !== false;
     this.order.textContent = desc ? "↓" : "↑";
     this.order.setAttribute("aria-label", desc ? "descending" : "ascending");
-    this.dead.checked = !!this.get<boolean>("hide_dead");
-    this.norm.set(this.get<string>("normalization") ?? "feature");
-    this.cmap.set(this.get<string>("colormap") ?? "viridis");
+    this.dead.checked = !!this.get("hide_dead");
+    this.norm.set(this.get("normalization") ?? "feature");
+    this.cmap.set(this.get("colormap") ?? "viridis");
   }
 
   private statsLine(f: number): string {
@@ -206,9 +209,7 @@ export class FeatureGalleryView extends WidgetView {
   }
 
   private shotAt(canvas: HTMLCanvasElement, ev: MouseEvent): { shot: Shot; token: number } | null {
-    const r = canvas.getBoundingClientRect();
-    const x = ev.clientX - r.left;
-    const y = ev.clientY - r.top;
+    const { x, y } = localPoint(canvas, ev);
     const lay = this.layout();
     for (const p of this.placed.get(canvas) ?? []) {
       const t = patchTokenAt(p.rect, x, y, lay.rows, lay.cols, lay.nPrefix);
@@ -221,10 +222,10 @@ export class FeatureGalleryView extends WidgetView {
     canvas.addEventListener("click", (ev) => {
       const hit = this.shotAt(canvas, ev);
       if (!hit) return;
-      const ids = (this.get<number[]>("image_ids") ?? []).map(Number);
+      const ids = (this.get("image_ids") ?? []).map(Number);
       this.patchSel = { image: ids[hit.shot.image], token: hit.token, pool: hit.shot.image };
-      if (feature !== undefined && feature !== this.get<number>("feature")) this.setTraits({ feature });
-      if (!patchFeatures(this.model, this.patchSel.image, hit.token) && this.get<boolean>("live")) {
+      if (feature !== undefined && feature !== this.get("feature")) this.setTraits({ feature });
+      if (!patchFeatures(this.model, this.patchSel.image, hit.token) && this.get("live")) {
         this.setTraits({ patch_query: [this.patchSel.image, hit.token] });
       }
       this.requestDraw();
@@ -233,7 +234,7 @@ export class FeatureGalleryView extends WidgetView {
 
   // ------------------------------------------------------------------ draw
   private caption(s: Shot): string {
-    const labels = (this.get<string[]>("image_labels") ?? []) as string[];
+    const labels = (this.get("image_labels") ?? []) as string[];
     const label = labels[s.image] ? `${labels[s.image]} · ` : "";
     return `${label}${formatValue(s.value)}`;
   }
@@ -241,18 +242,18 @@ export class FeatureGalleryView extends WidgetView {
   protected draw(): void {
     if (!this.index) return;
     try {
-      const f = Number(this.get<number>("feature") ?? -1);
+      const f = Number(this.get("feature") ?? -1);
       const lay = this.layout();
-      const style = (feat: number) => ({
-        colormap: this.get<string>("colormap") ?? "viridis",
-        opacity: Math.min(1, Math.max(0, Number(this.get<number>("opacity") ?? 0.7))),
-        normalization: this.get<string>("normalization") ?? "feature",
+      const style = (feat: number): ShotStyle => ({
+        colormap: this.get("colormap") ?? "viridis",
+        opacity: Math.min(1, Math.max(0, Number(this.get("opacity") ?? 0.7))),
+        normalization: this.get("normalization") ?? "feature",
         featureMax: this.featureMax(feat),
         theme: this.theme,
         caption: (s: Shot) => this.caption(s),
         selected: this.patchSel ? { image: this.patchSel.pool, token: this.patchSel.token } : null,
       });
-      const thumb = Math.max(32, Number(this.get<number>("thumb_size") ?? 72));
+      const thumb = Math.max(32, Number(this.get("thumb_size") ?? 72));
       this.placed.clear();
       this.cardsEl.querySelectorAll<HTMLElement>(".pw-fg-card").forEach((card) => {
         const id = Number(card.dataset.feature);
@@ -264,17 +265,17 @@ export class FeatureGalleryView extends WidgetView {
       });
       this.drawDetail(f, lay, thumb, style(f));
       this.drawPatch();
-      const status = this.get<string>("status") ?? "";
+      const status = this.get("status") ?? "";
       setText(this.statusEl, status);
       this.root.dataset.feature = String(f);
-      this.root.dataset.page = String(this.get<number>("page") ?? 0);
+      this.root.dataset.page = String(this.get("page") ?? 0);
       this.root.dataset.paints = String(++this.paints);
     } catch (err) {
       this.showError(err);
     }
   }
 
-  private drawDetail(f: number, lay: Layout, thumb: number, style: Parameters<typeof drawShots>[6]): void {
+  private drawDetail(f: number, lay: Grid, thumb: number, style: ShotStyle): void {
     const ix = this.index!;
     this.detailEl.style.display = f >= 0 ? "" : "none";
     if (f < 0) return;
@@ -294,19 +295,10 @@ export class FeatureGalleryView extends WidgetView {
       ]);
     });
     this.quantilesEl.replaceChildren(...groups);
-    // colour bar of the top images' maps
-    const w = 260;
-    const { ctx } = sizeCanvas(this.colorbar, w, 44);
-    ctx.fillStyle = this.theme.bg;
-    ctx.fillRect(0, 0, w, 44);
-    const top = style.normalization === "feature" ? Math.max(style.featureMax, 1e-9) : 1;
-    drawColorbar(ctx, {
-      x: 4, y: 4, width: w - 8, height: 10, colormap: style.colormap, scale: makeScale("linear", [0, top]), theme: this.theme,
-      label: style.normalization === "feature" ? "activation (0 to the feature's max)" : "activation / each image's max",
-    });
+    drawMapColorbar(this.colorbar, style);
     // density histogram: every feature, this one marked
-    const edges = (this.get<number[]>("density_edges") ?? []).map(Number);
-    const counts = (this.get<number[]>("density_counts") ?? []).map(Number);
+    const edges = (this.get("density_edges") ?? []).map(Number);
+    const counts = (this.get("density_counts") ?? []).map(Number);
     drawHistogram(this.histogram, counts, edges, saved ? densityBin(edges, ix.frequency[i]) : -1, this.theme);
     // class effects
     const rows = (title: string, list: { cls: number; value: number }[]) =>
@@ -314,7 +306,7 @@ export class FeatureGalleryView extends WidgetView {
         el("div", { cls: "pw-fg-effect-title", text: title }),
         ...list.map((e) => el("div", { cls: "pw-fg-effect" }, [el("span", { cls: "pw-fg-effect-name", text: className(ix, e.cls) }), el("span", { cls: "pw-fg-effect-value", text: formatValue(e.value) })])),
       ]);
-    const note = this.get<string>("readout_note") ?? "";
+    const note = this.get("readout_note") ?? "";
     const effects = detail && (detail.topEffects.length || detail.bottomEffects.length)
       ? [rows("top", detail.topEffects), rows("bottom", detail.bottomEffects)]
       : [el("div", { cls: "pw-fg-note", text: note || "no class effects" })];
@@ -329,7 +321,7 @@ export class FeatureGalleryView extends WidgetView {
       this.patchList.replaceChildren();
       return;
     }
-    const labels = (this.get<string[]>("image_labels") ?? []) as string[];
+    const labels = (this.get("image_labels") ?? []) as string[];
     const name = labels[sel.pool] ? ` (${labels[sel.pool]})` : "";
     const lay = this.layout();
     const p = sel.token - lay.nPrefix;
@@ -337,7 +329,7 @@ export class FeatureGalleryView extends WidgetView {
     setText(this.patchTitle, `image ${sel.image}${name}, patch ${where}: active features`);
     const found = patchFeatures(this.model, sel.image, sel.token);
     if (!found) {
-      const live = !!this.get<boolean>("live");
+      const live = !!this.get("live");
       this.patchList.replaceChildren(el("div", { cls: "pw-fg-note", text: live ? "asking the kernel…" : "not available: this page holds no look-up for this image" }));
       return;
     }
@@ -352,7 +344,7 @@ export class FeatureGalleryView extends WidgetView {
   }
 
   protected pngName(): string {
-    return `feature_gallery_${this.get<number>("feature")}.png`;
+    return `feature_gallery_${this.get("feature")}.png`;
   }
 }
 

@@ -14,7 +14,8 @@ import {
   readIndex,
   topClasses,
 } from "../src/feature_gallery/data";
-import { frequencyLabel, stripRects, stripSize } from "../src/feature_gallery/draw";
+import { frequencyLabel } from "../src/feature_gallery/draw";
+import { stripRects, stripSize } from "../src/feature_gallery/layout";
 
 // 5 features listed (ids 0, 2, 3, 7, 9), 3 classes, maps over T = 1 prefix + 2x2 patches
 function fakeModel(extra: Record<string, unknown> = {}) {

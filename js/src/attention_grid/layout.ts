@@ -109,10 +109,6 @@ export function computeGridLayout(input: GridSpec): GridLayout {
   };
 }
 
-export function inRect(r: Rect, x: number, y: number): boolean {
-  return x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h;
-}
-
 export interface Hit {
   cell: Cell;
   /** Token under the pointer (a patch or a prefix cell), or -1 for the cell's frame. */
@@ -141,4 +137,24 @@ export function thumbSize(target: number, imgH: number, imgW: number): { w: numb
   const w = Math.max(8, Math.round(target));
   const h = Math.max(8, Math.round((target * imgH) / Math.max(1, imgW)));
   return { w, h };
+}
+
+/** The query panel: 3 thumbnails wide, 160..256 CSS pixels, the image's aspect ratio. */
+export function queryPanelRect(thumbW: number, imgH: number, imgW: number): Rect {
+  const w = Math.max(160, Math.min(256, thumbW * 3));
+  return { x: 0, y: 0, w, h: Math.round((w * imgH) / imgW) };
+}
+
+/** The detail view's query x key matrix: 384 CSS pixels, or a whole number of pixels per token (>= 160). */
+export function matrixSide(T: number): number {
+  return T >= 384 ? 384 : Math.max(160, Math.floor(384 / T) * T);
+}
+
+export const MATRIX_PAD = 4;
+export const MATRIX_COLORBAR_H = 44;
+export const DETAIL_IMAGE_W = 160;
+
+/** The detail view's small image beside the matrix. */
+export function detailImageRect(imgH: number, imgW: number): Rect {
+  return { x: 0, y: 0, w: DETAIL_IMAGE_W, h: Math.round((DETAIL_IMAGE_W * imgH) / imgW) };
 }

@@ -1,8 +1,13 @@
 // FeatureGallery data: decode the traits, order and filter the feature list, look values up. Pure (no
 // DOM), so vitest covers it. Python computes every statistic; this only sorts, filters and reads.
-import { decode, type EncodedArray, type Getter, type NDArray } from "../shared/codec";
+import { decode, type EncodedArray, type NDArray } from "../shared/codec";
+import type { TraitSource } from "../shared/traits";
+import type { FeatureGalleryTraits, PatchResult, SortBy } from "./traits";
 
-export type SortBy = "frequency" | "mean" | "max" | "index";
+export type { SortBy } from "./traits";
+
+type Source = TraitSource<FeatureGalleryTraits>;
+type Key = keyof FeatureGalleryTraits;
 export const SORTS: { value: SortBy; label: string }[] = [
   { value: "frequency", label: "firing frequency" },
   { value: "mean", label: "mean activation" },
@@ -36,12 +41,12 @@ export interface Detail {
   bottomEffects: { cls: number; value: number }[];
 }
 
-const dec = (m: Getter, k: string): NDArray | null => decode(m.get(k) as EncodedArray);
+const dec = (m: Source, k: Key): NDArray | null => decode(m.get(k) as EncodedArray);
 
-export function readIndex(m: Getter): GalleryIndex {
+export function readIndex(m: Source): GalleryIndex {
   const ids = dec(m, "feature_ids");
   const n = ids ? ids.shape[0] : 0;
-  const arr = (k: string, width = 1): ArrayLike<number> => {
+  const arr = (k: Key, width = 1): ArrayLike<number> => {
     const a = dec(m, k);
     if (!a && n === 0) return new Float32Array(0);
     if (!a || a.data.length !== n * width) throw new Error(`${k} does not have one entry per listed feature`);
@@ -140,14 +145,14 @@ function shots(images: NDArray | null, values: NDArray | null, maps: NDArray | n
 }
 
 /** The card of a feature (its top images), or null when the view does not hold it (yet). */
-export function cardShots(m: Getter, feature: number): Shot[] | null {
+export function cardShots(m: Source, feature: number): Shot[] | null {
   const n = ((m.get("card_features") as number[]) ?? []).indexOf(feature);
   if (n < 0) return null;
   return shots(dec(m, "card_images"), dec(m, "card_values"), dec(m, "card_maps"), dec(m, "card_map_scale"), [n]);
 }
 
 /** The detail of a feature, or null when the view does not hold it (yet). */
-export function readDetail(m: Getter, feature: number): Detail | null {
+export function readDetail(m: Source, feature: number): Detail | null {
   const n = ((m.get("detail_features") as number[]) ?? []).indexOf(feature);
   if (n < 0) return null;
   const top = shots(dec(m, "detail_images"), dec(m, "detail_values"), dec(m, "detail_maps"), dec(m, "detail_map_scale"), [n]);
@@ -188,8 +193,8 @@ export interface PatchFeatures {
 }
 
 /** Active features of a token of an image (by image id), from the saved table or the kernel's answer. */
-export function patchFeatures(m: Getter, imageId: number, token: number): PatchFeatures | null {
-  const r = (m.get("patch_result") as { image?: number; token?: number; features?: number[]; values?: number[] }) ?? {};
+export function patchFeatures(m: Source, imageId: number, token: number): PatchFeatures | null {
+  const r = (m.get("patch_result") as PatchResult) ?? {};
   if (r.image === imageId && r.token === token && r.features && r.values) return { features: r.features.map(Number), values: r.values.map(Number) };
   const n = ((m.get("patch_table_images") as number[]) ?? []).indexOf(imageId);
   const f = dec(m, "patch_table_features");
@@ -229,4 +234,16 @@ export function formatFrequency(f: number): string {
   if (!(f > 0)) return "dead";
   const p = f * 100;
   return `${p >= 10 ? p.toFixed(0) : p >= 1 ? p.toFixed(1) : p.toPrecision(2)}%`;
+}
+
+/** The patch grid of every image: rows x cols patches after `nPrefix` prefix tokens. */
+export interface Grid {
+  rows: number;
+  cols: number;
+  nPrefix: number;
+}
+
+export function readGrid(m: Source): Grid {
+  const [rows, cols] = ((m.get("grid") as number[]) ?? [1, 1]).map(Number);
+  return { rows, cols, nPrefix: Number(m.get("n_prefix_tokens") ?? 0) };
 }

@@ -1,40 +1,15 @@
 // FeatureGallery drawing: images with a feature's patch activations over them, the density histogram.
 // Canvas only (text drawn on a canvas is never parsed as HTML).
 import { pixelsToCanvas, sizeCanvas } from "../shared/canvas";
-import { lut, lutIndex } from "../shared/colormap";
-import { type Rect, patchRect } from "../shared/patches";
-import { formatValue } from "../shared/scale";
+import { drawColorbar } from "../shared/colorbar";
+import { lut } from "../shared/colormap";
+import { drawImageOverGrey, placeholderGrey } from "../shared/marks";
+import { patchRect } from "../shared/patches";
+import { paintBlock } from "../shared/raster";
+import { formatValue, makeScale } from "../shared/scale";
 import type { Theme } from "../shared/theme";
-import { type Shot, mapTop } from "./data";
-
-export interface Layout {
-  rows: number;
-  cols: number;
-  nPrefix: number;
-}
-
-export interface Placed {
-  rect: Rect;
-  shot: Shot;
-}
-
-/** Where `n` square thumbnails of side `size` go, `perRow` to a row, with a caption line under each. */
-export function stripRects(n: number, size: number, perRow: number, gap = 4, caption = 14): Rect[] {
-  const out: Rect[] = [];
-  const k = Math.max(1, perRow);
-  for (let i = 0; i < n; i++) {
-    const r = Math.floor(i / k);
-    const c = i % k;
-    out.push({ x: c * (size + gap), y: r * (size + gap + caption), w: size, h: size });
-  }
-  return out;
-}
-
-export function stripSize(n: number, size: number, perRow: number, gap = 4, caption = 14): { w: number; h: number } {
-  const k = Math.max(1, Math.min(perRow, n));
-  const rows = Math.max(1, Math.ceil(n / Math.max(1, perRow)));
-  return { w: k * (size + gap) - gap, h: rows * (size + gap + caption) - gap };
-}
+import { type Grid, type Shot, mapTop } from "./data";
+import { type Placed, stripRects, stripSize } from "./layout";
 
 export class ImagePool {
   private canvases = new Map<number, HTMLCanvasElement>();
@@ -63,7 +38,7 @@ export interface ShotStyle {
 }
 
 /** Draw shots into a canvas; returns where each went (for hit tests). */
-export function drawShots(canvas: HTMLCanvasElement, shots: Shot[], pool: ImagePool, lay: Layout, size: number, perRow: number, st: ShotStyle): Placed[] {
+export function drawShots(canvas: HTMLCanvasElement, shots: Shot[], pool: ImagePool, lay: Grid, size: number, perRow: number, st: ShotStyle): Placed[] {
   const { w, h } = stripSize(Math.max(1, shots.length), size, perRow);
   const { ctx } = sizeCanvas(canvas, w, h);
   ctx.fillStyle = st.theme.bg;
@@ -77,25 +52,11 @@ export function drawShots(canvas: HTMLCanvasElement, shots: Shot[], pool: ImageP
   const octx = overlay.getContext("2d");
   shots.forEach((s, i) => {
     const r = rects[i];
-    const img = pool.get(s.image);
-    ctx.fillStyle = st.theme.dark ? "#444" : "#bbb";
-    ctx.fillRect(r.x, r.y, r.w, r.h);
-    if (img) {
-      ctx.imageSmoothingEnabled = true;
-      ctx.drawImage(img, r.x, r.y, r.w, r.h);
-    }
+    drawImageOverGrey(ctx, pool.get(s.image), r, placeholderGrey(st.theme));
     if (octx && lay.rows * lay.cols > 0) {
       const top = mapTop(s.map, st.featureMax, st.normalization);
       const data = octx.createImageData(lay.cols, lay.rows);
-      for (let p = 0; p < lay.rows * lay.cols; p++) {
-        const v = s.map[lay.nPrefix + p] ?? 0;
-        const t = Math.min(1, Math.max(0, v / top));
-        const k = lutIndex(t) * 4;
-        data.data[p * 4] = table[k];
-        data.data[p * 4 + 1] = table[k + 1];
-        data.data[p * 4 + 2] = table[k + 2];
-        data.data[p * 4 + 3] = v > 0 ? Math.round(255 * st.opacity * (0.25 + 0.75 * t)) : 0;
-      }
+      paintBlock(data, s.map, { rows: lay.rows, cols: lay.cols, start: lay.nPrefix }, (v) => Math.min(1, Math.max(0, v / top)), table, (v, t) => activationAlpha(v, t, st.opacity));
       octx.putImageData(data, 0, 0);
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(overlay, 0, 0, lay.cols, lay.rows, r.x, r.y, r.w, r.h);
@@ -116,6 +77,23 @@ export function drawShots(canvas: HTMLCanvasElement, shots: Shot[], pool: ImageP
     placed.push({ rect: r, shot: s });
   });
   return placed;
+}
+
+/** The colour bar of the maps: 0 to the feature's largest activation, or to each image's own maximum. */
+export function drawMapColorbar(canvas: HTMLCanvasElement, st: ShotStyle, w = 260): void {
+  const { ctx } = sizeCanvas(canvas, w, 44);
+  ctx.fillStyle = st.theme.bg;
+  ctx.fillRect(0, 0, w, 44);
+  const top = st.normalization === "feature" ? Math.max(st.featureMax, 1e-9) : 1;
+  drawColorbar(ctx, {
+    x: 4, y: 4, width: w - 8, height: 10, colormap: st.colormap, scale: makeScale("linear", [0, top]), theme: st.theme,
+    label: st.normalization === "feature" ? "activation (0 to the feature's max)" : "activation / each image's max",
+  });
+}
+
+/** An activation map's alpha: clear where the feature is silent, more opaque where it fires harder. */
+export function activationAlpha(v: number, t: number, opacity: number): number {
+  return v > 0 ? Math.round(255 * opacity * (0.25 + 0.75 * t)) : 0;
 }
 
 /** The log-density histogram of all features, the bar holding `marked` in the accent colour. */

@@ -1,8 +1,10 @@
 // LogitLens data: decode the traits once, then read values for drawing. Pure (no DOM), so vitest
 // covers it. Python computes every number (probabilities, entropy, KL, ranks); this only looks up.
-import { decode, type EncodedArray, type Getter, type NDArray } from "../shared/codec";
+import { decode, type EncodedArray, type NDArray } from "../shared/codec";
+import type { TraitSource } from "../shared/traits";
+import type { LogitLensTraits, Mode } from "./traits";
 
-export type Mode = "top1" | "class_prob" | "entropy" | "kl" | "rank";
+export type { Mode } from "./traits";
 export const MODES: { value: Mode; label: string }[] = [
   { value: "top1", label: "top-1 class" },
   { value: "class_prob", label: "probability of class" },
@@ -44,9 +46,9 @@ function need(arr: NDArray | null, name: string, dims: number): NDArray {
   return arr;
 }
 
-export function readLens(model: Getter): LensData {
-  const get = (k: string) => model.get(k);
-  const dec = (k: string) => decode(get(k) as EncodedArray);
+export function readLens(model: TraitSource<LogitLensTraits>): LensData {
+  const get = (k: keyof LogitLensTraits) => model.get(k);
+  const dec = (k: keyof LogitLensTraits) => decode(get(k) as EncodedArray);
   const top = need(dec("top_indices"), "top_indices", 3);
   const [L, T, K] = top.shape;
   const topQ = need(dec("top_probs"), "top_probs", 3);

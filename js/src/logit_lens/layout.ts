@@ -34,10 +34,6 @@ export function classColor(pos: number): [number, number, number] {
   return pos >= 0 && pos < PALETTE.length ? PALETTE[pos] : OTHER;
 }
 
-export function rgb(c: [number, number, number]): string {
-  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
-}
-
 /** Text colour (black or white) that reads on a background colour. */
 export function textOn(c: [number, number, number]): string {
   return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 140 ? "#000" : "#fff";

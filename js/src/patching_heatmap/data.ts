@@ -1,9 +1,11 @@
 // PatchingHeatmap data: decode the traits once, then look values up for drawing. Pure (no DOM), so
 // vitest covers it. Python computes every number (effects, predictions); this only indexes and scales.
-import { decode, type EncodedArray, type Getter, type NDArray } from "../shared/codec";
+import { decode, type EncodedArray, type NDArray } from "../shared/codec";
 import type { ColorScale } from "../shared/scale";
+import type { TraitSource } from "../shared/traits";
+import type { By, PatchingHeatmapTraits, Selection } from "./traits";
 
-export type By = "position" | "head" | "head_position" | "layer";
+export type { By, Selection } from "./traits";
 export const BYS: By[] = ["position", "head", "head_position", "layer"];
 
 /** Cell axes after the layer axis, as the engine orders them. */
@@ -34,12 +36,6 @@ export interface Pixels {
 export interface Top {
   cls: number;
   prob: number;
-}
-
-export interface Selection {
-  layer: number;
-  position?: number;
-  head?: number;
 }
 
 export interface PatchData {
@@ -81,9 +77,9 @@ export function topOf(obj: unknown): Top[] {
   return idx.map((c, i) => ({ cls: Number(c), prob: Number(p[i] ?? 0) }));
 }
 
-export function readPatching(model: Getter): PatchData {
-  const get = (k: string) => model.get(k);
-  const dec = (k: string) => decode(get(k) as EncodedArray);
+export function readPatching(model: TraitSource<PatchingHeatmapTraits>): PatchData {
+  const get = (k: keyof PatchingHeatmapTraits) => model.get(k);
+  const dec = (k: keyof PatchingHeatmapTraits) => decode(get(k) as EncodedArray);
   const by = String(get("by") ?? "position") as By;
   if (!BYS.includes(by)) throw new Error(`unknown by=${by}`);
   const vals = dec("values");

@@ -29,11 +29,6 @@ export type TypedArray =
 
 export type BinaryView = DataView | ArrayBufferLike | ArrayBufferView | ArrayLike<number> | string;
 
-/** Anything with `get(key)`: the anywidget model, or a plain object in tests. */
-export interface Getter {
-  get(key: string): unknown;
-}
-
 export interface EncodedArray {
   view: BinaryView;
   dtype: DType | string;

@@ -26,16 +26,17 @@ export function setText(node: Element, text: string): void {
   if (node.textContent !== text) node.textContent = text;
 }
 
-export function select(
+/** A labelled <select>; `onChange` gets the chosen option's value (typed as the options' values). */
+export function select<V extends string = string>(
   label: string,
-  options: { value: string; label: string }[],
-  value: string,
-  onChange: (v: string) => void,
+  options: readonly { value: V; label: string }[],
+  value: V,
+  onChange: (v: V) => void,
 ): { root: HTMLLabelElement; input: HTMLSelectElement; set(v: string): void } {
   const input = el("select", { cls: "pw-select" });
   for (const o of options) input.appendChild(el("option", { text: o.label, attrs: { value: o.value } }));
   input.value = value;
-  input.addEventListener("change", () => onChange(input.value));
+  input.addEventListener("change", () => onChange(input.value as V));
   const root = el("label", { cls: "pw-field" }, [el("span", { cls: "pw-field-label", text: label }), input]);
   return {
     root,

@@ -2,7 +2,8 @@
 // undone on destroy, a coalesced redraw (one per animation frame), the theme and the PNG export.
 import { composeView, downloadCanvas } from "./canvas";
 import { el } from "./dom";
-import { type Theme, type ThemeSetting, applyTheme, watchTheme } from "./theme";
+import { type Theme, applyTheme, watchTheme } from "./theme";
+import type { BaseTraits, TraitKey } from "./traits";
 
 export type Callback = (...args: unknown[]) => void;
 
@@ -15,15 +16,19 @@ export interface Model {
   off(event?: string | null, cb?: Callback | null): void;
 }
 
+/** `addEventListener` that `destroy()` undoes (what `WidgetView.listen` is, for the parts a view delegates to). */
+export type Listen = <K extends keyof HTMLElementEventMap>(target: HTMLElement, type: K, fn: (ev: HTMLElementEventMap[K]) => void) => void;
+
 const nextFrame: (f: FrameRequestCallback) => number =
   typeof requestAnimationFrame === "function" ? (f) => requestAnimationFrame(f) : (f) => setTimeout(() => f(0), 16) as unknown as number;
 
 /**
  * Base of a widget view. A subclass builds its DOM under `root`, then calls `requestRebuild()`;
  * `rebuild()` re-reads data and layout (data traits, theme, size changed), `draw()` only repaints
- * (selection traits changed). Several trait changes in one frame cost one repaint.
+ * (selection traits changed). Several trait changes in one frame cost one repaint. `T` is the widget's
+ * trait interface (`<widget>/traits.ts`): every key read, set or watched is checked against it.
  */
-export abstract class WidgetView {
+export abstract class WidgetView<T extends BaseTraits = BaseTraits> {
   protected readonly model: Model;
   protected readonly root: HTMLDivElement;
   protected readonly disposers: (() => void)[] = [];
@@ -57,18 +62,19 @@ export abstract class WidgetView {
   /** The file name `PNG` saves under. */
   protected abstract pngName(): string;
 
-  protected get<T>(key: string): T {
-    return this.model.get(key) as T;
+  /** A trait's value, typed by the widget's trait interface. */
+  protected get<K extends TraitKey<T>>(key: K): T[K] {
+    return this.model.get(key) as T[K];
   }
 
   /** Set traits from the view and send them to Python in one message. */
-  protected setTraits(values: Record<string, unknown>): void {
+  protected setTraits(values: Partial<T>): void {
     for (const [k, v] of Object.entries(values)) this.model.set(k, v);
     this.model.save_changes();
   }
 
   /** Call `cb` when any of `keys` changes (from Python or from this view); undone by `destroy()`. */
-  protected onChange(keys: readonly string[], cb: Callback): void {
+  protected onChange(keys: readonly TraitKey<T>[], cb: Callback): void {
     // One subscription per key: only Backbone (Jupyter) reads "change:a change:b" as two events;
     // other AFM hosts (Panel's AnyWidgetComponent, marimo) take the string as one event name.
     for (const k of keys) {
@@ -86,7 +92,7 @@ export abstract class WidgetView {
   }
 
   /** The usual wiring: `data` keys re-read everything, `look` keys re-lay out, `draw` keys repaint. */
-  protected bindTraits(keys: { data: readonly string[]; look: readonly string[]; draw: readonly string[] }): void {
+  protected bindTraits(keys: { data: readonly TraitKey<T>[]; look: readonly TraitKey<T>[]; draw: readonly TraitKey<T>[] }): void {
     this.onChange(keys.data, () => {
       this.dropData();
       this.requestRebuild();
@@ -110,7 +116,7 @@ export abstract class WidgetView {
 
   /** Read the theme trait (auto follows the host page) onto `root`; call at the start of `rebuild()`. */
   protected applyTheme(): Theme {
-    this.theme = applyTheme(this.root, (this.get<ThemeSetting>("theme") ?? "auto") as ThemeSetting);
+    this.theme = applyTheme(this.root, this.get("theme") ?? "auto");
     return this.theme;
   }
 
@@ -148,7 +154,7 @@ export abstract class WidgetView {
 }
 
 /** anywidget's `render` for a view class: builds the view, returns its clean-up. */
-export function renderWith(View: new (model: Model, host: HTMLElement) => WidgetView) {
+export function renderWith(View: new (model: Model, host: HTMLElement) => { destroy(): void }) {
   return ({ model, el }: { model: Model; el: HTMLElement }): (() => void) => {
     const view = new View(model, el);
     return () => view.destroy();
