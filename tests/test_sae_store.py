@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import prisma_widgets as pw
-from prisma_widgets.sae import caching as store_mod
+from prisma_widgets.sae import cache_folder as store_mod
 
 HOOK = "blocks.1.hook_resid_post"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import check_finite, check_float
+
 
 def attention_rollout(patterns: np.ndarray, residual: float = 0.5) -> np.ndarray:
     """Attention rollout (Abnar & Zuidema, 2020) after every layer.
@@ -14,11 +16,19 @@ def attention_rollout(patterns: np.ndarray, residual: float = 0.5) -> np.ndarray
 
     Example:
         >>> import numpy as np
+
+from ..validate import check_finite, check_float
         >>> uniform = np.full((2, 3, 4, 4), 0.25)   # 2 layers, 3 heads, 4 tokens
         >>> attention_rollout(uniform)[-1].sum(-1)  # rows stay distributions
         array([1., 1., 1., 1.], dtype=float32)
     """
-    a = np.asarray(patterns, dtype=np.float64).mean(axis=-3)  # [..., L, T, T]
+    residual = check_float(residual, "residual", at_least=0, at_most=1, example=0.5,
+                           fix="Pass the weight of the skip connection, in [0, 1], e.g. residual=0.5.")
+    a = np.asarray(patterns, dtype=np.float64)
+    if a.ndim < 4 or a.shape[-1] != a.shape[-2] or 0 in a.shape:
+        raise ValueError(f"patterns must be [..., layers, heads, tokens, tokens]; got shape {list(a.shape)}")
+    check_finite(a, "the attention patterns", "patterns are probabilities: check the model and its input")
+    a = a.mean(axis=-3)  # [..., L, T, T]
     n = a.shape[-1]
     eye = np.eye(n)
     out = np.empty_like(a)

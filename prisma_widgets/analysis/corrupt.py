@@ -7,6 +7,8 @@ from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
+from ..validate import check_seed
+
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
 
@@ -76,6 +78,7 @@ def corrupt(
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    seed = check_seed(seed)
     if model is not None:
         image = model.display_images(image)[0]
         grid = model.cfg.grid

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..hooked.config import layer_index
+from ..validate import check_finite, check_int
 from .readout import Readout
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ def logit_lens(
     cfg = model.cfg
     if site not in SITES:
         raise ValueError(f"site must be one of {SITES}; got {site!r}")
+    top_k = check_int(top_k, "top_k", at_least=1, example=5)
+    layers = None if layers is None else list(layers)
+    if layers is not None and not layers:
+        raise ValueError(f"layers is empty; pass layer indices in [0, {cfg.n_layers}), or layers=None for all")
     layers = list(range(cfg.n_layers)) if layers is None else [layer_index(l, cfg.n_layers) for l in layers]
     readout = Readout(model, prompts)
     names = [f"blocks.{l}.hook_{site}" for l in layers]
@@ -112,11 +117,12 @@ def lens_statistics(logits: Any, top_k: int = 5) -> dict[str, np.ndarray]:
     ``[T]`` (argmax at the last layer), ``final_rank`` ``[L, T]`` (0 = the final class is top-1 there).
     """
     x = (logits.detach().double().cpu().numpy() if isinstance(logits, torch.Tensor) else np.asarray(logits, dtype=np.float64))
-    if x.ndim != 3:
-        raise ValueError(f"logits must be [layers, tokens, classes], got shape {x.shape}")
+    if x.ndim != 3 or 0 in x.shape:
+        raise ValueError(f"logits must be [layers, tokens, classes] with at least one of each; got shape {x.shape}")
+    check_finite(x, "the logits [layer, token, class]", "a lens needs finite logits: check the model and its input")
     logp = _log_softmax(x)
     p = np.exp(logp)
-    k = max(1, min(int(top_k), x.shape[-1]))
+    k = min(check_int(top_k, "top_k", at_least=1, example=5), x.shape[-1])
     # stable descending order: ties resolve to the lower class index, as torch.topk usually does
     order = np.argsort(-p, axis=-1, kind="stable")[..., :k]
     top_probs = np.take_along_axis(p, order, -1)

@@ -6,6 +6,7 @@ only blocks ``l .. L-1`` run. Variants are stacked along the batch axis in chunk
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..hooked.config import layer_index
+from ..validate import check_int
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
@@ -158,6 +160,9 @@ def patch(
         raise ValueError(f"method must be 'exact' or 'attribution'; got {method!r}")
     cfg = model.cfg
     layers = list(range(cfg.n_layers)) if layers is None else [layer_index(l, cfg.n_layers) for l in layers]
+    if not layers:
+        raise ValueError(f"layers is empty; pass layer indices in [0, {cfg.n_layers}), or layers=None for all")
+    memory_budget = check_int(memory_budget, "memory_budget", at_least=1, example=128 << 20, none_ok=True)
     clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
     if clean_px.shape != corrupted_px.shape:
         raise ValueError(f"clean and corrupted batches differ in shape: {list(clean_px.shape)} vs {list(corrupted_px.shape)}")
@@ -171,6 +176,9 @@ def patch(
     metric = metric or default_metric(model, clean_out, corrupted_out)
     with torch.no_grad():
         clean_m, corrupted_m = float(metric(clean_out)), float(metric(corrupted_out))
+    if not (math.isfinite(clean_m) and math.isfinite(corrupted_m)):
+        raise ValueError(f"the metric is not finite (clean {clean_m}, corrupted {corrupted_m}); pass a metric that "
+                         "returns a finite number for both runs")
     if abs(clean_m - corrupted_m) < 1e-12:
         raise ValueError("the metric is the same on the clean and the corrupted run: nothing to normalise against")
 
@@ -259,6 +267,9 @@ def run_patched(
     suffix, layout = SITES[site]
     if by not in BY or not set(BY[by]) <= set(layout):
         raise ValueError(f"by={by!r} does not apply to site={site!r}")
+    if direction not in ("denoise", "noise"):
+        raise ValueError(f"direction must be 'denoise' or 'noise'; got {direction!r}")
+    cell = check_int(cell, "cell", at_least=0, example=0)
     clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
     base_px, source_px = (corrupted_px, clean_px) if direction == "denoise" else (clean_px, corrupted_px)
     name = f"blocks.{layer_index(layer, model.cfg.n_layers)}.{suffix}"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..validate import check_int, check_strings
 from .patching import BY, SITES, PatchingResult, patch, run_patched
 from .readout import Readout, needs_prompts
 
@@ -92,11 +93,13 @@ class PatchingSession:
         self.clean, self.corrupted = clean, corrupted
         self.metric = metric
         self.layers = None if layers is None else list(layers)
-        self.top_k = max(1, int(top_k))
-        self.max_cells = int(max_precomputed_cells)
+        top_k = check_int(top_k, "top_k", at_least=1, example=5)
+        self.max_cells = check_int(max_precomputed_cells, "max_precomputed_cells", at_least=0, example=4096)
         self.labels = None if labels is None else [str(x) for x in labels]
-        self.prompts = None if prompts is None else [str(p) for p in prompts]
+        self.prompts = None if prompts is None else check_strings(prompts, "prompts")
         self.readout, self.names = self._make_readout()
+        # no more predictions than there are classes (or prompts) to predict
+        self.top_k = min(top_k, len(self.names)) if self.names else top_k
         self._sweeps: dict[SweepKey, Sweep] = {}
 
     def _make_readout(self) -> tuple[Readout | None, list[str]]:
@@ -105,11 +108,15 @@ class PatchingSession:
             if not prompts:
                 return None, []
             readout = Readout(model, prompts)
-            return readout, list(labels) if labels is not None else list(readout.names)
+            names = list(labels) if labels is not None else list(readout.names)
+            if len(names) != readout.n_classes:
+                raise ValueError(f"{len(names)} labels for {readout.n_classes} prompts; pass one label per prompt")
+            return readout, names
         readout = Readout(model, prompts)  # refuses prompts for a classifier
         names = labels if labels is not None else readout.names
         if len(names) != readout.n_classes:
-            raise ValueError(f"{len(names)} labels for {readout.n_classes} classes")
+            raise ValueError(f"{len(names)} labels for {readout.n_classes} classes; pass one label per class "
+                             "(or labels=None for the model's own)")
         return readout, [str(n) for n in names]
 
     def with_pair(self, clean: torch.Tensor, corrupted: torch.Tensor) -> PatchingSession:

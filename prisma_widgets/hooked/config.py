@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 
@@ -56,7 +57,12 @@ def layer_index(layer: int, n_layers: int) -> int:
         >>> layer_index(-1, 12), layer_index(3, 12)
         (11, 3)
     """
-    i = int(layer)
+    try:
+        if isinstance(layer, bool):
+            raise TypeError
+        i = operator.index(layer)
+    except TypeError:
+        raise TypeError(f"a layer is an integer index in 0..{n_layers - 1} (or -1 for the last); got {layer!r}") from None
     if not -n_layers <= i < n_layers:
         raise ValueError(f"layer {i} is out of range: the model has {n_layers} layers (0..{n_layers - 1}, or -1 for the last)")
     return i % n_layers

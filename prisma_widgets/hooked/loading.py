@@ -11,9 +11,12 @@ from typing import Any
 
 import torch
 
+from .hub import PROBE_TIMEOUT, hub_endpoint, hub_reachable
 from .model import HookedViT
 
 OPEN_CLIP_PREFIX = "open_clip:"
+# the hub endpoint, while a load runs in cache-only mode because the hub did not answer the probe
+_NO_NETWORK: list[str] = []
 
 
 class OfflineError(RuntimeError):
@@ -21,8 +24,10 @@ class OfflineError(RuntimeError):
 
 
 def _offline_hint(name: str, err: Exception) -> RuntimeError:
+    cause = (f"the model hub ({_NO_NETWORK[-1]}) did not answer within {PROBE_TIMEOUT:g} s, and they are not in the "
+             "local hub cache" if _NO_NETWORK else f"{type(err).__name__}: {err}")
     return OfflineError(
-        f"could not fetch the pretrained weights of {name!r} ({type(err).__name__}: {err}). "
+        f"could not fetch the pretrained weights of {name!r} ({cause}). "
         "Offline? With PRISMA_WIDGETS_OFFLINE=1, weights fetched before load from the local hub cache; "
         "otherwise use pretrained=False for random weights, or a bundled model such as pw.load('mouse-vit')."
     )
@@ -49,7 +54,7 @@ def _hub_cache_only() -> Iterator[None]:
     huggingface_hub reads ``HF_HUB_OFFLINE`` once, at import, so ``PRISMA_WIDGETS_OFFLINE`` (or an
     ``HF_HUB_OFFLINE`` set later) has to reach it through its constant.
     """
-    if not offline():
+    if not offline() and not _NO_NETWORK:
         yield
         return
     try:
@@ -134,7 +139,7 @@ def _load_open_clip(spec: str, pretrained: bool, kwargs: dict[str, Any]) -> tupl
 def _quiet_open_clip_download_errors() -> Iterator[None]:
     """In offline mode, drop open_clip's root-logger ERROR about the download: the OfflineError (or the
     fallback's notice) says it better, and a notebook would print both."""
-    if not offline():
+    if not offline() and not _NO_NETWORK:
         yield
         return
     import logging
@@ -148,6 +153,11 @@ def _quiet_open_clip_download_errors() -> Iterator[None]:
         yield
     finally:
         root.removeFilter(keep)
+
+
+def _from_hub(name: str) -> bool:
+    """Whether loading ``name`` with pretrained weights may download them (a timm or open_clip name)."""
+    return name.startswith(OPEN_CLIP_PREFIX) or is_timm_name(name)
 
 
 def load(
@@ -175,6 +185,17 @@ def load(
         >>> model.cfg.grid
         (4, 4)
     """
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"name must be a model name such as 'mouse-vit', 'vit_base_patch16_224' or "
+                        f"'open_clip:ViT-B-32'; got {name!r}")
+    if fallback is not None and (not isinstance(fallback, str) or not fallback.strip()):
+        raise TypeError(f"fallback must be a model name such as 'mouse-vit'; got {fallback!r}")
+    if pretrained and not offline() and not _NO_NETWORK and _from_hub(name) and not hub_reachable():
+        _NO_NETWORK.append(hub_endpoint())  # one short probe said no: read the local cache only, fail fast
+        try:
+            return load(name, pretrained=pretrained, device=device, fallback=fallback, **kwargs)
+        finally:
+            _NO_NETWORK.pop()
     if fallback is not None and pretrained:
         try:
             return load(name, pretrained=True, device=device, **kwargs)

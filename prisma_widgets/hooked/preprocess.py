@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..validate import check_finite
+
 ImageLike = Any  # PIL.Image | np.ndarray | torch.Tensor | str | os.PathLike
 
 ACCEPTED = (
@@ -26,10 +28,14 @@ def _array_to_pil(array: np.ndarray) -> Any:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
         raise ValueError(f"cannot read an image of shape {list(array.shape)}; expected {ACCEPTED}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"this image is empty (shape {list(array.shape)}); pass an image at least 1 x 1 pixels")
     if array.dtype == np.uint8:
         pixels = array
     elif np.issubdtype(array.dtype, np.floating):
-        lo, hi = float(np.nanmin(array)), float(np.nanmax(array))
+        check_finite(array, f"a float image of shape {list(array.shape)}",
+                     "replace them (np.nan_to_num(image)) or fix what produced them; images hold values in [0, 1]")
+        lo, hi = float(array.min()), float(array.max())
         if lo < -1e-3 or hi > 1 + 1e-3:
             raise ValueError(
                 f"float images must hold values in [0, 1]; this one spans [{lo:.3g}, {hi:.3g}]. "
@@ -69,9 +75,11 @@ def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[Any]:
     """Split a single image or a batch into a list of single images (not yet converted)."""
     if isinstance(images, (list, tuple)):
         if not images:
-            raise ValueError("got an empty list of images")
+            raise ValueError(f"got an empty list of images; pass at least one: {ACCEPTED}")
         return list(images)
     if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4:
+        if images.shape[0] == 0:
+            raise ValueError(f"got an empty batch of images (shape {list(images.shape)}); pass at least one image")
         return [images[i] for i in range(images.shape[0])]
     return [images]
 
@@ -116,4 +124,8 @@ def check_pixels(pixels: torch.Tensor, image_size: tuple[int, int], dynamic: boo
             f"a tensor batch must be float and normalised; got {pixels.dtype}. "
             "Pass uint8 pictures as numpy arrays or PIL images and they are preprocessed for you."
         )
+    if pixels.shape[0] == 0:
+        raise ValueError(f"got an empty batch (shape {list(pixels.shape)}); pass at least one image")
+    check_finite(pixels, f"the preprocessed batch {list(pixels.shape)} [batch, channel, row, column]",
+                 "replace them (torch.nan_to_num(pixels)) or fix what produced them")
     return pixels

@@ -10,35 +10,24 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
-import shutil
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..files import atomic_write_json
+from ..files import atomic_write_json, write_error
 from ..hooked.capture import capture, check_token_mode, hook_width, token_rows, tokens_per_image
+from ..validate import check_bool, check_choice, check_finite, check_int
+from .cache_folder import header_offset, human_bytes, prepare_folder, resume_fix
 from .distributed import barrier, rank_and_world
+from .rows_file import write_rows
 from .source import ImageSource, as_image_source
-from .store import DATA, DTYPES, FORMAT, MANIFEST, PROGRESS_FILES, ActivationStore, count_ranges, merge_ranges
+from .store import DATA, DTYPES, MANIFEST, PROGRESS_FILES, ActivationStore, count_ranges, merge_ranges
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
-
-# Settings that decide what the cache holds; a mismatch on resume is refused.
-_SETTINGS = ("model", "model_fingerprint", "hook", "tokens", "dtype", "d", "tokens_per_image", "n_images", "image_ids")
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 def model_fingerprint(model: HookedViT) -> str:
@@ -66,19 +55,16 @@ def _settings(model: HookedViT, hook: str, tokens: str, dtype: str, d: int, t: i
     }
 
 
-def _refuse_mismatch(path: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-    for key in _SETTINGS:
-        if old.get(key) != new.get(key):
-            a, b = old.get(key), new.get(key)
-            if key == "image_ids":
-                a, b = "(other images)", "(these images)"
-            if key == "model_fingerprint":
-                a, b = "(other weights)", "(these weights)"
-            raise ValueError(
-                f"the activation cache at {path!r} was made with {key}={a!r}, but this call asks for {key}={b!r}. "
-                f"Pass the same {key} to reuse it, choose another path to keep both, "
-                "or pass overwrite=True to rebuild it."
-            )
+def _check_arguments(hook: Any, path: Any, tokens: Any, dtype: Any, batch_size: Any, flags: dict[str, Any]) -> int | None:
+    if not isinstance(hook, str):
+        raise TypeError(f"hook must be a hook name such as 'blocks.3.hook_resid_post'; got {type(hook).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a folder path (str or pathlib.Path); got {type(path).__name__}")
+    check_token_mode(tokens)
+    check_choice(dtype, "dtype", tuple(DTYPES))
+    for name, value in flags.items():
+        check_bool(value, name)
+    return check_int(batch_size, "batch_size", at_least=1, example=32, none_ok=True)
 
 
 def cache_activations(
@@ -112,64 +98,22 @@ def cache_activations(
         >>> store.row_to_image([70])           # row 70 is patch 6 of image 1
         (array([1]), array([6]))
     """
-    check_token_mode(tokens)
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}; got {dtype!r}")
+    batch_size = _check_arguments(hook, path, tokens, dtype, batch_size,
+                                  {"overwrite": overwrite, "progress": progress, "prefetch": prefetch})
     rank, world = rank_and_world()
     source = as_image_source(images)
     t = tokens_per_image(model, tokens)
     d = hook_width(model, hook)
     settings = _settings(model, hook, tokens, dtype, d, t, source)
     path = os.fspath(path)
-    manifest_path = os.path.join(path, MANIFEST)
     data_path = os.path.join(path, DATA)
     n = len(source)
-    itemsize = np.dtype(DTYPES[dtype]).itemsize
-    total_bytes = n * t * d * itemsize
 
-    # ---- rank 0 prepares (or checks) the folder; the others wait
+    # ---- rank 0 prepares (or checks and repairs) the folder; the others wait
     error: BaseException | None = None
     if rank == 0:
         try:
-            if overwrite and os.path.exists(manifest_path):
-                for p in [manifest_path, data_path, *glob.glob(os.path.join(path, PROGRESS_FILES))]:
-                    if os.path.exists(p):
-                        os.remove(p)
-            if os.path.exists(manifest_path):
-                with open(manifest_path) as fh:
-                    old = json.load(fh)
-                if old.get("format") != FORMAT:
-                    raise ValueError(f"{manifest_path} is not an activation-cache manifest")
-                _refuse_mismatch(path, old, settings)
-                merge_progress(path)  # live progress files from a stopped run become one record
-                store = ActivationStore(path)
-                remaining = (n - store.images_done) * t * d * itemsize
-            else:
-                remaining = total_bytes
-            if remaining > 0:
-                os.makedirs(path, exist_ok=True)
-                free = shutil.disk_usage(path).free
-                if progress:
-                    print(
-                        f"caching {n} images x {t} tokens x {d} ({dtype}) at {hook}: {_human(total_bytes)} in all, "
-                        f"{_human(remaining)} to write to {path} ({_human(free)} free)"
-                    )
-                if remaining > free:
-                    raise OSError(
-                        f"not enough disk space at {path!r}: this cache needs {_human(remaining)} more but only "
-                        f"{_human(free)} is free. Free some space, choose a path on a larger disk, or cache less "
-                        f"(tokens='cls' or 'patches', dtype='float16', fewer images)."
-                    )
-            if not os.path.exists(manifest_path):
-                mm = np.lib.format.open_memmap(data_path, mode="w+", dtype=DTYPES[dtype], shape=(n * t, d))
-                del mm
-                manifest = {
-                    "format": FORMAT, "version": 1, **settings, "shape": [n * t, d],
-                    "source": source.kind, "root": os.path.abspath(source.root) if source.root else None,
-                    "batch_size": batch_size, "done": [], "rows_written": 0, "complete": False,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                }
-                atomic_write_json(manifest_path, manifest)
+            prepare_folder(path, settings, source, batch_size, overwrite, progress)
         except BaseException as err:  # noqa: BLE001 - re-raised below, after telling the other ranks
             error = err
     if world > 1:
@@ -186,7 +130,9 @@ def cache_activations(
 
     store = ActivationStore(path, images=source)
     if batch_size is None:
-        batch_size = store.manifest.get("batch_size") or (256 if model.device.type == "cuda" else 32)
+        stored = store.manifest.get("batch_size")
+        valid = isinstance(stored, int) and not isinstance(stored, bool) and stored >= 1
+        batch_size = stored if valid else (256 if model.device.type == "cuda" else 32)
     if store.complete:
         return store
 
@@ -205,13 +151,16 @@ def cache_activations(
     share = [pending[i * len(pending) // world:(i + 1) * len(pending) // world] for i in range(world)]
     mine = share[rank]
 
-    mm = np.load(data_path, mmap_mode="r+")
+    # positioned writes into the reserved file, not a memory map: a full disk is an OSError, never a SIGBUS
+    fd = os.open(data_path, os.O_RDWR)
+    offset = header_offset(path)
+    row_bytes = d * np.dtype(DTYPES[dtype]).itemsize
     progress_path = os.path.join(path, f"progress.rank{rank}.json")
     my_done: list[list[int]] = []
 
     def record() -> None:  # rows first, then the claim that they are there
-        mm.flush()
-        atomic_write_json(progress_path, {"rank": rank, "done": merge_ranges(my_done)})
+        getattr(os, "fdatasync", os.fsync)(fd)
+        atomic_write_json(progress_path, {"rank": rank, "done": merge_ranges(my_done)}, what="a progress record")
 
     bar = None
     if progress and rank == 0:
@@ -229,13 +178,19 @@ def cache_activations(
 
     def write(acts: torch.Tensor, start: int, stop: int) -> None:  # one thread, so batches land in order
         rows = acts.cpu().numpy()
-        mm[start * t:stop * t] = rows
-        my_done.append([start, stop])
-        record()
+        check_finite(rows, f"the activations at {hook} of images {start}..{stop - 1}",
+                     "inf in a float16 cache means activations beyond float16's range (65504): cache with "
+                     "dtype='float32'. NaN comes from the model itself: check its weights and these images.")
+        try:
+            write_rows(fd, offset + start * t * row_bytes, rows)
+            my_done.append([start, stop])
+            record()
+        except OSError as err:  # a full disk or a folder made read-only: say what is kept and how to go on
+            raise write_error(err, path, "the activation cache", resume_fix(path)) from err
         written[0] += rows.nbytes
         if bar is not None:
             bar.update((stop - start) * world)
-            bar.set_postfix_str(f"{_human(written[0] * world)} written", refresh=False)
+            bar.set_postfix_str(f"{human_bytes(written[0] * world)} written", refresh=False)
 
     try:
         with torch.inference_mode():
@@ -250,25 +205,43 @@ def cache_activations(
                 pending.append(writer.submit(write, acts, start, stop))
             for fut in pending:
                 fut.result()
+    except BaseException:
+        failed = True
+        raise
+    else:
+        failed = False
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         writer.shutdown(wait=True)  # batches already computed are still written and recorded
         if bar is not None:
             bar.close()
-        mm.flush()
-        del mm
+        os.close(fd)
         if world == 1:  # finished or interrupted: fold the progress into the manifest
-            merge_progress(path)
+            _fold(path, failed)
 
     # ---- merge the manifests
     if world > 1:
         barrier()
         if rank == 0:
-            merge_progress(path)
+            _fold(path, False)
         barrier()
     store.reload()
     return store
+
+
+def _fold(path: str, failed: bool) -> None:
+    """:func:`merge_progress`, after a run. When the run already failed and the disk is full, the progress
+    files stay (they are whole, and the next run folds them in) and the run's own error is the one raised."""
+    try:
+        merge_progress(path)
+    except OSError as err:
+        if failed:
+            return
+        mapped = write_error(err, path, "the activation cache", resume_fix(path))
+        if mapped is err:
+            raise
+        raise mapped from err
 
 
 def merge_progress(path: str) -> None:
@@ -278,6 +251,6 @@ def merge_progress(path: str) -> None:
     manifest["done"] = merged.done
     manifest["rows_written"] = merged.rows_written
     manifest["complete"] = merged.complete
-    atomic_write_json(os.path.join(path, MANIFEST), manifest)
-    for p in glob.glob(os.path.join(path, PROGRESS_FILES)):
+    atomic_write_json(os.path.join(path, MANIFEST), manifest, what="the cache's manifest")
+    for p in glob.glob(os.path.join(glob.escape(path), PROGRESS_FILES)):
         os.remove(p)

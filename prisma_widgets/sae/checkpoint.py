@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..files import atomic_save_safetensors, atomic_write_json
+from ..files import DamagedFileError, atomic_save_safetensors, atomic_write_json, checked_tensors, read_safetensors
 
 if TYPE_CHECKING:
     from .modules import SAE
@@ -40,8 +40,9 @@ def save_checkpoint(folder: str, sae: SAE, opt: torch.optim.Optimizer, meta: dic
                 if isinstance(value, torch.Tensor):
                     tensors[f"opt.{names[id(p)]}.{key}"] = value.detach().cpu().reshape(value.shape).contiguous()
     tensors.update(rng_state())
-    atomic_save_safetensors(tensors, os.path.join(folder, CHECKPOINT), metadata={"state": json.dumps(meta)})
-    atomic_write_json(os.path.join(folder, CHECKPOINT_JSON), meta, indent=2)
+    atomic_save_safetensors(tensors, os.path.join(folder, CHECKPOINT), metadata={"state": json.dumps(meta)},
+                            what="an SAE checkpoint")
+    atomic_write_json(os.path.join(folder, CHECKPOINT_JSON), meta, indent=2, what="an SAE checkpoint's summary")
 
 
 def load_checkpoint(folder: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
@@ -49,17 +50,33 @@ def load_checkpoint(folder: str) -> tuple[dict[str, torch.Tensor], dict[str, Any
     path = os.path.join(folder, CHECKPOINT)
     if not os.path.exists(path):
         return None
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as fh:
-        meta = json.loads(fh.metadata()["state"])
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    fix = (f"Delete it (and {CHECKPOINT_JSON} next to it) to train from the start, or pass another checkpoint_dir.")
+    tensors, metadata = read_safetensors(path, "an SAE checkpoint", fix)
+    try:
+        meta = json.loads(metadata["state"])
+        for key, kind in (("step", int), ("position", int), ("any_dead", bool), ("variance", float),
+                          ("args", dict)):
+            if not isinstance(meta[key], kind):
+                raise TypeError(f"{key}={meta[key]!r}")
+        if not (meta["variance"] > 0 and meta["variance"] < float("inf")) or meta["step"] < 0 or meta["position"] < 0:
+            raise ValueError(f"step={meta['step']}, position={meta['position']}, variance={meta['variance']}")
+    except (KeyError, ValueError, TypeError) as err:
+        raise DamagedFileError(f"{path} is damaged: its run state is missing or unreadable ({err}). {fix}") from None
+    if "rng.cpu" not in tensors or not any(k.startswith("sae.") for k in tensors):
+        raise DamagedFileError(f"{path} is damaged: it holds no SAE weights or random-number state. {fix}")
+    checked_tensors({k: v for k, v in tensors.items() if not k.startswith("rng.")}, path, "checkpointed weights", fix)
     return tensors, meta
 
 
-def restore_checkpoint(sae: SAE, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+def restore_checkpoint(sae: SAE, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], path: str = "") -> None:
     """Put a loaded checkpoint's weights, optimiser state and RNG state back in place."""
-    sae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("sae.")})
+    try:
+        sae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("sae.")})
+    except RuntimeError as err:
+        raise DamagedFileError(
+            f"{path or 'the checkpoint'} does not fit this SAE ({str(err).splitlines()[0]} ...). Delete it to train "
+            "from the start, or pass another checkpoint_dir."
+        ) from None
     params = dict(sae.named_parameters())
     state = {}
     for key, value in tensors.items():

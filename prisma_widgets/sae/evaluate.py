@@ -8,13 +8,30 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from ..hooked.capture import check_token_mode, stop_layer
+from ..hooked.capture import check_token_mode, hook_width, stop_layer
+from ..validate import check_finite, check_float, check_int
+from .checks import check_activation_width, check_sae_fits_hook
 from .source import as_image_source
 from .store import ActivationStore
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
     from .modules import SAE
+
+
+def _check_data(data: Any, d_in: int, hook: str | None) -> None:
+    if isinstance(data, ActivationStore):
+        if data.d != d_in:
+            raise ValueError(f"this SAE reads {d_in}-wide activations (d_in={d_in}), but the cache at {data.path!r} "
+                             f"holds {data.d}-wide rows of {data.hook!r}. Evaluate on a cache of the hook it was "
+                             "trained on.")
+        return
+    if isinstance(data, torch.Tensor):
+        if data.ndim != 2 or data.shape[0] == 0:
+            raise ValueError(f"evaluate takes activations [rows, {d_in}] with at least one row; got a tensor "
+                             f"{list(data.shape)}")
+        check_activation_width(data, d_in, hook)
+        check_finite(data, "the activations to evaluate on", "drop those rows (data[torch.isfinite(data).all(1)])")
 
 
 def _batches(data: Any, batch_size: int, max_rows: int | None):
@@ -53,6 +70,13 @@ def evaluate(
     predictions (or ``labels``) clean / spliced / zero-ablated, and ``loss_recovered`` =
     ``(zero - spliced) / (zero - clean)``; classifiers also report accuracies.
     """
+    batch_size = check_int(batch_size, "batch_size", at_least=1, example=4096)
+    image_batch_size = check_int(image_batch_size, "image_batch_size", at_least=1, example=32)
+    max_rows = check_int(max_rows, "max_rows", at_least=1, example=100_000, none_ok=True)
+    dense_threshold = check_float(dense_threshold, "dense_threshold", at_least=0, at_most=1, example=0.1)
+    if (model is None) != (images is None):
+        raise ValueError("the downstream effect needs both model=... and images=... (or neither)")
+    _check_data(data, sae.d_in, sae.cfg.hook)
     device = sae.device
     n = 0
     sse = torch.zeros((), dtype=torch.float64, device=device)
@@ -99,6 +123,8 @@ def downstream(
     if hook is None:
         raise ValueError("name the hook the SAE was trained on: sae.evaluate(..., hook='blocks.3.hook_resid_post')")
     stop_layer(model, hook)  # a clear error for unknown names
+    check_sae_fits_hook(sae.d_in, model, hook, hook_width(model, hook))
+    batch_size = check_int(batch_size, "batch_size", at_least=1, example=32)
     tokens = tokens or sae.cfg.tokens or "all"
     check_token_mode(tokens)
     cfg = model.cfg
@@ -106,9 +132,15 @@ def downstream(
     source = as_image_source(images)
     classifier = cfg.n_classes is not None
     if labels is not None:
-        labels = torch.as_tensor(labels).long()
+        labels = torch.as_tensor(labels)
+        if labels.is_floating_point() or labels.ndim != 1:
+            raise TypeError(f"labels must be one class index per image (integers); got {labels.dtype} {list(labels.shape)}")
+        labels = labels.long()
         if len(labels) != len(source):
-            raise ValueError(f"got {len(labels)} labels for {len(source)} images")
+            raise ValueError(f"got {len(labels)} labels for {len(source)} images; pass one class index per image")
+        if classifier and len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= cfg.n_classes):
+            raise ValueError(f"labels must be class indices in [0, {cfg.n_classes}); got values from "
+                             f"{int(labels.min())} to {int(labels.max())}")
 
     def splice(x: torch.Tensor, hook_point: Any) -> torch.Tensor:
         a = x.reshape(x.shape[0], x.shape[1], -1).clone()

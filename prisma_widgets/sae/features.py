@@ -23,7 +23,6 @@ Memory is ``O(d_sae x (top_k + n_samples) x tokens)``, independent of the number
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,8 +32,10 @@ import numpy as np
 import torch
 
 from ..analysis.readout import Readout, can_read_out, needs_prompts
-from ..files import atomic_write_json
-from ..hooked.capture import capture, check_token_mode, stop_layer, token_rows
+from ..files import atomic_save_safetensors, atomic_write_json, check_writable, read_json, read_safetensors
+from ..hooked.capture import capture, check_token_mode, hook_width, stop_layer, token_rows
+from ..validate import check_int, check_seed, check_strings
+from .checks import STATS_FIX, check_sae_fits_hook, check_sae_like, check_stats_arrays, check_stats_meta
 from .source import as_image_source
 
 if TYPE_CHECKING:
@@ -128,31 +129,31 @@ class FeatureStats:
 
     def save(self, path: str | os.PathLike) -> str:
         """Write ``stats.safetensors`` + ``stats.json`` into the folder ``path``; returns the folder."""
-        from safetensors.numpy import save_file
-
-        folder = os.fspath(path)
-        os.makedirs(folder, exist_ok=True)
+        folder = check_writable(os.fspath(path), "feature statistics")
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS if getattr(self, k) is not None}
-        save_file(arrays, os.path.join(folder, "stats.safetensors"))
+        atomic_save_safetensors(arrays, os.path.join(folder, "stats.safetensors"), what="feature statistics",
+                                framework="numpy")
         meta = {
             "format": FORMAT, "version": 1, "hook": self.hook, "model": self.model, "tokens": self.tokens,
             "n_images": self.n_images, "grid": list(self.grid), "n_prefix_tokens": self.n_prefix_tokens,
             "class_names": self.class_names, "readout_note": self.readout_note, "extra": self.extra,
         }
-        atomic_write_json(os.path.join(folder, "stats.json"), meta)
+        atomic_write_json(os.path.join(folder, "stats.json"), meta, what="feature statistics")
         return folder
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureStats:
         """Read a folder written by :meth:`save`."""
-        from safetensors.numpy import load_file
-
         folder = os.fspath(path)
-        with open(os.path.join(folder, "stats.json")) as fh:
-            meta = json.load(fh)
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{folder} does not hold feature statistics (no {FORMAT!r} stats.json)")
-        arrays = load_file(os.path.join(folder, "stats.safetensors"))
+        meta_path, arrays_path = os.path.join(folder, "stats.json"), os.path.join(folder, "stats.safetensors")
+        for p in (meta_path, arrays_path):
+            if not os.path.exists(p):
+                raise FileNotFoundError(f"no {os.path.basename(p)} in {folder!r}: feature statistics are a folder "
+                                        "written by FeatureStats.save (pw.feature_stats(model, sae, images).save(...))")
+        meta = read_json(meta_path, "feature statistics", STATS_FIX)
+        check_stats_meta(meta, meta_path, FORMAT)
+        arrays, _ = read_safetensors(arrays_path, "feature statistics", STATS_FIX, framework="numpy")
+        check_stats_arrays(arrays, meta, arrays_path)
         return cls(
             hook=meta["hook"], model=meta["model"], tokens=meta["tokens"], n_images=int(meta["n_images"]),
             grid=tuple(meta["grid"]), n_prefix_tokens=int(meta["n_prefix_tokens"]),
@@ -310,16 +311,20 @@ def feature_stats(
         (64, 8)
     """
     check_token_mode(tokens)
+    check_sae_like(sae)
+    K, S = check_int(top_k, "top_k", at_least=1, example=8), check_int(n_samples, "n_samples", at_least=1, example=16)
+    batch_size, seed = check_int(batch_size, "batch_size", at_least=1, example=64), check_seed(seed)
+    prompts = None if prompts is None else check_strings(prompts, "prompts")
     hook = hook or getattr(sae.cfg, "hook", None)
     if not hook:
         raise ValueError("pass hook=...: the SAE's config does not name the hook it was trained on")
     stop_layer(model, hook)  # an unknown hook fails here, with suggestions
+    check_sae_fits_hook(sae.d_in, model, hook, hook_width(model, hook))  # before any batch runs
     cfg = model.cfg
     source = as_image_source(images)
     n = len(source)
     device = sae.W_enc.device
     F_ = sae.d_sae
-    K, S = int(top_k), int(n_samples)
     readout = _Readout(model, hook, prompts)
     gen = torch.Generator().manual_seed(int(seed))
     count = torch.zeros(F_, dtype=torch.float64)

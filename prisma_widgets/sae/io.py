@@ -6,14 +6,15 @@ module from what it returns (so this module needs the SAE class only for type hi
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..files import atomic_save_safetensors, atomic_write_json
+from ..files import (atomic_save_safetensors, atomic_write_json, check_writable, checked_tensors, read_json,
+                     read_safetensors)
 from ..hooked.capture import hook_width
+from .checks import SAE_FILE_FIX, check_sae_config_fields
 from .config import SAEConfig
 
 if TYPE_CHECKING:
@@ -27,8 +28,7 @@ WEIGHT_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
 
 def save_sae(sae: SAE, path: str) -> str:
     """Write ``sae`` to the folder ``path`` (created if needed) and return it; see :meth:`SAE.save`."""
-    path = os.fspath(path)
-    os.makedirs(path, exist_ok=True)
+    path = check_writable(os.fspath(path), "an SAE")
     c = sae.cfg
     tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in WEIGHT_KEYS}
     if c.arch == "batchtopk":
@@ -48,8 +48,8 @@ def save_sae(sae: SAE, path: str) -> str:
         # ours
         "prisma_widgets": {"arch": c.arch, "k": c.k, "tokens": c.tokens, "extra": c.extra},
     }
-    atomic_save_safetensors(tensors, os.path.join(path, WEIGHTS))
-    atomic_write_json(os.path.join(path, CONFIG), cfg, indent=2)
+    atomic_save_safetensors(tensors, os.path.join(path, WEIGHTS), what="SAE weights")
+    atomic_write_json(os.path.join(path, CONFIG), cfg, indent=2, what="an SAE config")
     return path
 
 
@@ -93,8 +93,6 @@ def _config_from_file(cfg: dict[str, Any], source: str) -> SAEConfig:
 def read_sae(path: str, model: HookedViT | None = None, hook: str | None = None) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
     """The config and tensors of an SAE folder (ours or SAE-Lens'), shapes checked and, given ``model``, the
     hook width; see :meth:`SAE.load`."""
-    from safetensors.torch import load_file
-
     path = os.fspath(path)
     folder = os.path.dirname(path) if path.endswith(".safetensors") else path
     weights = path if path.endswith(".safetensors") else os.path.join(folder, WEIGHTS)
@@ -105,17 +103,20 @@ def read_sae(path: str, model: HookedViT | None = None, hook: str | None = None)
                 f"no {os.path.basename(p)} in {folder!r}: an SAE folder holds {CONFIG} and {WEIGHTS} "
                 "(written by SAE.save or by SAE-Lens)"
             )
-    with open(cfg_path) as fh:
-        cfg = _config_from_file(json.load(fh), cfg_path)
-    tensors = load_file(weights)
+    raw = read_json(cfg_path, "the SAE's config", SAE_FILE_FIX)
+    check_sae_config_fields(raw, cfg_path)
+    cfg = _config_from_file(raw, cfg_path)
+    tensors, _ = read_safetensors(weights, "the SAE's weights", SAE_FILE_FIX)
+    checked_tensors(tensors, weights, "SAE weights", SAE_FILE_FIX)
     missing = [k for k in WEIGHT_KEYS if k not in tensors]
     if missing:
-        raise ValueError(f"{weights} lacks {', '.join(missing)}; found {', '.join(sorted(tensors))}")
+        raise ValueError(f"{weights} lacks {', '.join(missing)}; found {', '.join(sorted(tensors))}. {SAE_FILE_FIX}")
     expected = {"W_enc": (cfg.d_in, cfg.d_sae), "b_enc": (cfg.d_sae,),
                 "W_dec": (cfg.d_sae, cfg.d_in), "b_dec": (cfg.d_in,)}
     for key, shape in expected.items():
         if tuple(tensors[key].shape) != shape:
-            raise ValueError(f"{weights}: {key} has shape {list(tensors[key].shape)}, the config says {list(shape)}")
+            raise ValueError(f"{weights}: {key} has shape {list(tensors[key].shape)}, the config says {list(shape)}. "
+                             + SAE_FILE_FIX)
     if model is not None:
         hook = hook or cfg.hook
         if hook is None:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_activation_width
 from .config import SAEConfig
 from .io import WEIGHT_KEYS, read_sae, save_sae
 
@@ -74,6 +75,7 @@ class SAE(nn.Module):
     # ----- the maps -----
     def pre_acts(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder pre-activations ``[..., d_sae]``. ``b_dec`` is folded in as a vector so ``x`` needs no gradient."""
+        check_activation_width(x, self.cfg.d_in, self.cfg.hook)
         W = self.W_enc.to(x.dtype)
         pre = x @ W + self.b_enc.to(x.dtype)
         if self.cfg.apply_b_dec_to_input:

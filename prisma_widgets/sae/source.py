@@ -23,6 +23,8 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..validate import check_finite
+
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
 
@@ -75,11 +77,24 @@ class ImageSource:
                 "a folder, a torch Dataset / DataLoader, or a Hugging Face datasets.Dataset"
             )
         self.n = len(images)
+        self._check_finite()
         if self.n == 0:
-            raise ValueError("got no images")
+            raise ValueError(f"got no images (an empty {type(images).__name__}); pass at least one: a list of images, "
+                             "an array [n, H, W, 3], a folder of image files or a dataset")
 
     def __len__(self) -> int:
         return self.n
+
+    def _check_finite(self) -> None:
+        """Float images held in memory are checked up front, before a cache writes anything (a folder or a
+        dataset is checked image by image, as it is read)."""
+        fix = "replace them (np.nan_to_num) or leave those images out; images hold values in [0, 1]"
+        if self.kind == "array":
+            check_finite(self.images, f"the images {list(self.images.shape)}", fix)
+        elif self.kind == "list":
+            for i, item in enumerate(self.images):
+                if isinstance(item, (np.ndarray, torch.Tensor)):
+                    check_finite(item, f"image {i} (shape {list(item.shape)})", fix)
 
     def ids(self) -> Any:
         """What identifies the images in a cache's manifest: the file paths, or the index range."""

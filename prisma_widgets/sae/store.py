@@ -14,7 +14,6 @@ A cache is a folder holding
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,6 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..files import DamagedFileError, read_json
+from ..validate import check_int, check_seed
+from .rows_file import rows_file_problem
 from .source import ImageSource, as_image_source
 
 DATA = "activations.npy"
@@ -47,6 +49,64 @@ def count_ranges(ranges: Sequence[Sequence[int]]) -> int:
     return sum(b - a for a, b in ranges)
 
 
+REPAIR = ("Run the same pw.cache_activations call again: it repairs the cache and computes again what was lost "
+          "(or pass overwrite=True to rebuild it from scratch).")
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    """What makes ``manifest`` unusable (a missing or ill-typed field, a shape that disagrees with the image
+    count), or ``None``."""
+    if not isinstance(manifest, dict):
+        return f"it holds a {type(manifest).__name__}, not an object"
+    if manifest.get("format") != FORMAT:
+        return f"its format is {manifest.get('format')!r}, not {FORMAT!r}"
+    for key, kind in (("shape", list), ("n_images", int), ("tokens_per_image", int), ("dtype", str), ("hook", str),
+                      ("tokens", str), ("done", list)):
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            return f"its {key!r} is {manifest.get(key)!r}"
+    shape, n, t = manifest["shape"], manifest["n_images"], manifest["tokens_per_image"]
+    if manifest["dtype"] not in DTYPES:
+        return f"its dtype {manifest['dtype']!r} is not one of {', '.join(DTYPES)}"
+    if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape) or n < 1 or t < 1:
+        return f"its shape {shape} (n_images {n}, tokens_per_image {t}) is not a table of rows"
+    if shape[0] != n * t:
+        return f"its shape says {shape[0]} rows, but {n} images x {t} tokens are {n * t} rows"
+    if valid_ranges(manifest["done"], n) != manifest["done"]:
+        return f"its record of finished images {manifest['done']!r} does not fit {n} images"
+    return None
+
+
+def valid_ranges(ranges: Any, n: int) -> list[list[int]]:
+    """The well-formed ``[a, b)`` ranges inside ``[0, n)`` of ``ranges``, merged (damaged entries dropped)."""
+    good = []
+    for entry in ranges if isinstance(ranges, list) else []:
+        if (isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                               for v in entry) and 0 <= entry[0] < entry[1] <= n):
+            good.append(entry)
+    return merge_ranges(good)
+
+
+def recorded_ranges(path: str, manifest: dict[str, Any]) -> tuple[list[list[int]], list[str]]:
+    """The images recorded as written: the manifest's ranges and every readable ``progress.rank*.json``.
+
+    Returns ``(ranges, damaged progress files)``; a damaged one only means its images are computed again.
+    """
+    n = int(manifest["n_images"])
+    done = list(manifest.get("done", []))
+    damaged = []
+    for p in sorted(glob.glob(os.path.join(glob.escape(path), PROGRESS_FILES))):
+        try:
+            record = read_json(p, "a progress record", "")
+            ranges = record["done"]
+        except (OSError, ValueError, KeyError, TypeError):
+            damaged.append(p)
+            continue
+        if valid_ranges(ranges, n) != merge_ranges(ranges if isinstance(ranges, list) else []):
+            damaged.append(p)
+        done += valid_ranges(ranges, n)
+    return valid_ranges(done, n), damaged
+
+
 class ActivationStore:
     """Cached activations of one hook, on disk, memory-mapped.
 
@@ -65,16 +125,18 @@ class ActivationStore:
         self.reload()
 
     def reload(self) -> None:
-        with open(os.path.join(self.path, MANIFEST)) as fh:
-            self.manifest: dict[str, Any] = json.load(fh)
-        done = list(self.manifest.get("done", []))
-        for p in glob.glob(os.path.join(self.path, PROGRESS_FILES)):
-            try:
-                with open(p) as fh:
-                    done += json.load(fh)["done"]
-            except (OSError, ValueError, KeyError):
-                pass
-        self.done = merge_ranges(done)
+        """Read the manifest and progress records again, checking them and the data file against each other."""
+        manifest_path = os.path.join(self.path, MANIFEST)
+        manifest = read_json(manifest_path, "the cache's manifest", REPAIR)
+        problem = manifest_problem(manifest)
+        if problem:
+            raise DamagedFileError(f"{manifest_path} is damaged: {problem}. {REPAIR}")
+        self.manifest: dict[str, Any] = manifest
+        self.done, _ = recorded_ranges(self.path, manifest)
+        data_path = os.path.join(self.path, DATA)
+        problem = rows_file_problem(data_path, tuple(manifest["shape"]), DTYPES[manifest["dtype"]])
+        if problem:
+            raise DamagedFileError(f"{data_path} does not match the cache's manifest: {problem}. {REPAIR}")
         self._mm: np.memmap | None = None
 
     # ----- shape -----
@@ -143,6 +205,9 @@ class ActivationStore:
 
     def read(self, start: int, stop: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Rows ``[start, stop)`` as a tensor (one sequential read)."""
+        n = len(self)
+        start = check_int(start, "start", at_least=0, at_most=n, fix=f"The cache holds rows 0..{n}.")
+        stop = check_int(stop, "stop", at_least=start, at_most=n, fix=f"The cache holds rows 0..{n}; stop >= start.")
         return torch.from_numpy(np.array(self.array[start:stop])).to(dtype)
 
     def to_tensor(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -152,6 +217,7 @@ class ActivationStore:
 
     def chunks(self, chunk_rows: int = 1 << 18, dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
         """Sequential chunks of rows, in file order."""
+        chunk_rows = check_int(chunk_rows, "chunk_rows", at_least=1, example=1 << 18)
         self.check_complete()
         for start in range(0, len(self), chunk_rows):
             yield self.read(start, min(start + chunk_rows, len(self)), dtype)
@@ -161,6 +227,9 @@ class ActivationStore:
         dtype: torch.dtype = torch.float32, drop_last: bool = False,
     ) -> Iterator[torch.Tensor]:
         """Batches for one pass: large sequential chunks read in a seeded random order, each shuffled in memory."""
+        batch_size = check_int(batch_size, "batch_size", at_least=1, example=4096)
+        chunk_rows = check_int(chunk_rows, "chunk_rows", at_least=1, example=1 << 18)
+        seed = check_seed(seed)
         self.check_complete()
         n = len(self)
         starts = list(range(0, n, chunk_rows))
@@ -184,6 +253,11 @@ class ActivationStore:
     def row_to_image(self, rows: Any) -> tuple[np.ndarray, np.ndarray]:
         """Row indices -> (image index, token position within the cached tokens)."""
         rows = np.asarray(rows)
+        if not np.issubdtype(rows.dtype, np.integer):
+            raise TypeError(f"rows must be integer row indices; got {rows.dtype} values")
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"row {int(rows.min() if rows.min() < 0 else rows.max())} is out of range: the cache "
+                             f"holds rows 0..{len(self) - 1}")
         return rows // self.tokens_per_image, rows % self.tokens_per_image
 
     def image_ids(self) -> list[Any]:

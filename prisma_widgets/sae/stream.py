@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from ..validate import check_finite
 from .store import ActivationStore
 
 
@@ -64,6 +65,9 @@ class RowStream:
         start, stop = chunk * self.chunk_rows, min((chunk + 1) * self.chunk_rows, self.n)
         if isinstance(self.data, ActivationStore):
             rows = self.data.read(start, stop, torch.float32)
+            check_finite(rows, f"the activation cache at {self.data.path!r} (rows {start}..{stop - 1}; index relative "
+                         "to the first)", "inf in a float16 cache means activations beyond float16's range: cache "
+                         "again with dtype='float32' (overwrite=True); NaN comes from the model: check its weights")
             self.chunk = rows.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else rows
         else:
             self.chunk = self.tensor[start:stop]

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..files import DamagedFileError
+from ..validate import check_device
 from .checkpoint import check_same_run, load_checkpoint, restore_checkpoint, save_checkpoint
 from .config import SAEConfig
 from .curves import LiveCurves
@@ -25,8 +27,12 @@ from .interrupts import Interrupts, stop_together
 from .modules import SAE, default_lr
 from .store import ActivationStore
 from .stream import RowStream
+from .train_checks import check_train_arguments, check_training_data, check_widths, prepare_checkpoint_dir
 
 FINAL = "sae"
+# the arguments check_train_arguments normalises (a whole float such as steps=1e4 becomes an int)
+_CHECKED = ("expansion", "k", "l1", "tokens", "batch_size", "lr", "seed", "d_sae", "steps", "checkpoint_every",
+            "log_every", "aux_k", "aux_coef", "dead_after_tokens", "lr_decay", "chunk_rows")
 
 
 # ---------------------------------------------------------------- the loop
@@ -67,12 +73,18 @@ def train_sae(
     gradients are averaged across processes; a Ctrl-C stops them all at the same step, within ``log_every``
     steps.
     """
+    checked = check_train_arguments(locals())  # before anything runs or touches a file
+    (expansion, k, l1, tokens, batch_size, lr, seed, d_sae, steps, checkpoint_every, log_every, aux_k, aux_coef,
+     dead_after_tokens, lr_decay, chunk_rows) = (checked[name] for name in _CHECKED)
+    check_training_data(data)
     import torch.distributed as dist
 
     rank, world = rank_and_world()
     if device is None:
         device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    device = check_device(device)
+    if checkpoint_dir is not None and rank == 0:
+        prepare_checkpoint_dir(checkpoint_dir)
     if batch_size % world:
         raise ValueError(f"batch_size={batch_size} must divide evenly across {world} processes")
     stream = RowStream(data, seed, device, chunk_rows)
@@ -83,6 +95,7 @@ def train_sae(
     total_steps = int(steps if steps is not None else math.ceil(tokens / batch_size))
     lr = float(lr if lr is not None else default_lr(d_sae, arch))
     l1 = float(l1 if l1 is not None else 0.05) if arch == "relu" else None
+    check_widths(d_in, d_sae, k if arch != "relu" else None, aux_k, arch)
     aux_k = int(aux_k or min(max(d_in // 2, 1), d_sae // 2 or 1))
     dead_after = int(dead_after_tokens or min(10_000_000, max(total_steps * batch_size // 10, batch_size)))
     meta_info = data.manifest if isinstance(data, ActivationStore) else {}
@@ -102,7 +115,14 @@ def train_sae(
         ck = load_checkpoint(checkpoint_dir)
         if ck is not None:
             check_same_run(checkpoint_dir, ck[1]["args"], args)
-        return SAE.load(os.path.join(checkpoint_dir, FINAL), device=device)
+        try:
+            return SAE.load(os.path.join(checkpoint_dir, FINAL), device=device)
+        except DamagedFileError as err:  # written again below from the final checkpoint, when there is one
+            if ck is None:
+                raise
+            import warnings
+
+            warnings.warn(f"{err} It is written again from the run's final checkpoint.", stacklevel=2)
 
     # ---- build (identically on every rank)
     torch.manual_seed(seed)
@@ -126,7 +146,7 @@ def train_sae(
         if ck is not None:
             tensors, meta = ck
             check_same_run(checkpoint_dir, meta["args"], args)
-            restore_checkpoint(sae, opt, tensors)
+            restore_checkpoint(sae, opt, tensors, os.path.join(checkpoint_dir, "checkpoint.safetensors"))
             step, stream.position, any_dead = meta["step"], meta["position"], meta["any_dead"]
             variance = meta["variance"]
             if progress and rank == 0:

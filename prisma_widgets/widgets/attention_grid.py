@@ -15,6 +15,7 @@ import numpy as np
 import traitlets
 
 from ..analysis.attention import attention_rollout
+from ..validate import check_finite
 from ._base import (
     ArrayTrait,
     PrismaWidget,
@@ -60,6 +61,9 @@ def grid_state(
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
     n_heads = patterns.shape[2]
     head_list = list(range(n_heads)) if heads is None else [int(h) for h in heads]
+    if not head_list or not layers:
+        raise ValueError(f"{'heads' if not head_list else 'layers'} is empty; pass at least one index, or None for all")
+    check_finite(patterns, "the attention patterns", "patterns are probabilities: check the model and its input")
     for h in head_list:
         if not 0 <= h < n_heads:
             raise ValueError(f"head {h} out of range: there are {n_heads} heads")
@@ -187,6 +191,8 @@ class AttentionGrid(PrismaWidget):
         self._init_private()
         cfg = model.cfg
         layer_list = list(range(cfg.n_layers)) if layers is None else [int(x) for x in layers]
+        if not layer_list:
+            raise ValueError(f"layers is empty; pass layer indices in [0, {cfg.n_layers}), or layers=None for all")
         for lay in layer_list:
             if not 0 <= lay < cfg.n_layers:
                 raise ValueError(f"layer {lay} out of range: the model has {cfg.n_layers} layers")

@@ -35,6 +35,7 @@ import traitlets
 from ..analysis.logit_lens import lens_statistics
 from ..analysis.readout import needs_prompts
 from ..hooked.config import layer_index
+from ..validate import check_int
 from ._base import (
     ArrayTrait,
     PrismaWidget,
@@ -110,6 +111,7 @@ def lens_state(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """``(synced state, probabilities [L, T, C])`` of ``logits`` ``[L_all, T, C]`` (last entry = the reference
     for ``kl`` and ``rank``) at the layer entries ``keep``."""
+    check_int(max_classes, "max_classes", at_least=1, example=DEFAULT_MAX_CLASSES)
     stats = lens_statistics(logits, top_k=top_k)
     n_classes = logits.shape[-1]
     probs = stats["probs"][keep].astype(np.float32)
@@ -255,7 +257,8 @@ class LogitLens(PrismaWidget):
         if image is None:
             raise ValueError("pass the image to read out")
         self._model, self._image = model, image
-        self._top_k, self._max_classes = int(top_k), int(max_classes)
+        self._top_k = check_int(top_k, "top_k", at_least=1, example=5)
+        self._max_classes = check_int(max_classes, "max_classes", at_least=1, example=DEFAULT_MAX_CLASSES)
         self._labels = list(labels) if labels is not None else None
         self._layers_arg = None if layers is None else [layer_index(x, cfg.n_layers) for x in layers]
         state = self._compute(list(prompts) if prompts else None, site)

@@ -20,6 +20,8 @@ from typing import Any
 
 import anywidget
 
+from ..files import atomic_write_text
+
 STATIC_DIR = pathlib.Path(__file__).resolve().parent.parent / "static"
 BUILD_HINT = "cd js && npm ci && npm run build"
 
@@ -329,5 +331,11 @@ def write_standalone_html(
         bootstrap=bootstrap,
     )
     out = pathlib.Path(path)
-    out.write_text(page, encoding="utf-8")
+    if out.is_dir():
+        raise IsADirectoryError(f"{str(out)!r} is a folder; pass the path of the HTML file to write, e.g. "
+                                f"{str(out / (name + '.html'))!r}")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"no folder {str(out.parent)!r} to write {out.name!r} into; create it first "
+                                "(os.makedirs) or choose another path")
+    atomic_write_text(str(out), page, what="a saved widget page")
     return out

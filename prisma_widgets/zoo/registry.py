@@ -136,6 +136,10 @@ def load_into(name: str, model: torch.nn.Module, path: str | Path) -> None:
     """Load a stored (float16, sparse-embedding) state into ``model``, checking every key and shape."""
     path = Path(path)
     state = read_state(path)
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise WeightsError(f"weights file {path} holds NaN or inf in {', '.join(bad[:5])}: the file is corrupt; "
+                           "reinstall prisma_widgets or retrain it (python -m prisma_widgets.zoo.train)")
     target = model.state_dict()
     if name == "mouse-clip":
         if SPARSE_ROWS not in state or SPARSE_INDEX not in state:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..validate import check_int, check_seed
+
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "heart", "cross", "ring", "diamond")
 
 #: colour name -> RGB. All bright enough to stand out from the dark textured backgrounds.
@@ -181,6 +183,8 @@ def _finish(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _patch_majority(ids: np.ndarray, table: np.ndarray, patch: int, min_pixels: int) -> np.ndarray:
     """Per patch: 1 + the class with most pixels there (objects of one class summed), if >= min_pixels; else 0."""
     n, h, w = ids.shape
+    patch = check_int(patch, "patch", at_least=1, at_most=min(h, w), example=8)
+    min_pixels = check_int(min_pixels, "min_pixels", at_least=0, example=8)
     rows, cols = h // patch, w // patch
     blocks = ids[:, : rows * patch, : cols * patch].reshape(n, rows, patch, cols, patch)
     counts = np.zeros((n, rows, cols, len(SHAPE_CLASSES) + 1), dtype=np.int64)
@@ -195,7 +199,14 @@ def _patch_majority(ids: np.ndarray, table: np.ndarray, patch: int, min_pixels: 
     return np.where(np.take_along_axis(counts, best[..., None], -1)[..., 0] >= max(int(min_pixels), 1), best, 0)
 
 
+def _checked(n: int, seed: int, size: int) -> tuple[int, int, int]:
+    """The image count, seed and side, checked: a whole number of images, a side the shapes fit in."""
+    return (check_int(n, "n", at_least=0, example=16), check_seed(seed),
+            check_int(size, "size", at_least=8, example=64, fix="Pass a side of at least 8 pixels, e.g. size=64."))
+
+
 def _single(n: int, seed: int, size: int):
+    n, seed, size = _checked(n, seed, size)
     rng = np.random.default_rng([seed, 0x5A4E])
     labels = rng.integers(0, len(SHAPE_CLASSES), n)
     radius = rng.uniform(0.14, 0.36, n) * size
@@ -230,13 +241,13 @@ def shapes(n: int, seed: int = 0, size: int = 64) -> tuple[np.ndarray, list[int]
         >>> images.shape, images.dtype, len(labels)
         ((4, 64, 64, 3), dtype('uint8'), 4)
     """
-    images, labels, _, _, _ = _single(int(n), int(seed), int(size))
+    images, labels, _, _, _ = _single(n, seed, size)
     return images, [int(c) for c in labels]
 
 
 def shapes_with_patches(n: int, seed: int = 0, size: int = 64, patch: int = PATCH_SIZE, min_pixels: int = 8):
     """:func:`shapes` plus per-patch ground truth ``[n, size//patch, size//patch]`` (0 background, k+1 class k)."""
-    images, labels, ids, table, _ = _single(int(n), int(seed), int(size))
+    images, labels, ids, table, _ = _single(n, seed, size)
     return images, [int(c) for c in labels], _patch_majority(ids, table, patch, min_pixels)
 
 
@@ -249,10 +260,10 @@ def shapes_with_captions(n: int, seed: int = 0, size: int = 64, patch: int = PAT
     The caption names the class and, at random, the colour, a size word (radius under 21% of the image:
     ``small``, over 29%: ``large``) and the 3x3 cell of the centre, inside one of :data:`SINGLE_TEMPLATES`.
     """
-    images, labels, ids, table, objs = _single(int(n), int(seed), int(size))
+    images, labels, ids, table, objs = _single(n, seed, size)
     rng = np.random.default_rng([int(seed), 0xCA9])
     captions = []
-    for i in range(int(n)):
+    for i in range(len(images)):
         rel = objs.radius[i] / size
         size_word = "small" if rel < 0.21 else "large" if rel > 0.29 else None
         cell = (min(int(objs.cy[i] / size * 3), 2), min(int(objs.cx[i] / size * 3), 2))
@@ -338,8 +349,11 @@ def scenes(n: int, seed: int = 0, size: int = 64, min_objects: int = 2, max_obje
         >>> s.images.shape, s.patch_labels.shape, len(s.captions)
         ((2, 64, 64, 3), (2, 8, 8), 2)
     """
-    n, size = int(n), int(size)
-    rng = np.random.default_rng([int(seed), 0x5CE9E])
+    n, seed, size = _checked(n, seed, size)
+    min_objects = check_int(min_objects, "min_objects", at_least=1, at_most=9, example=2)
+    max_objects = check_int(max_objects, "max_objects", at_least=min_objects, at_most=9, example=4,
+                            fix=f"Pass max_objects between min_objects={min_objects} and 9 (a 3x3 layout).")
+    rng = np.random.default_rng([seed, 0x5CE9E])
     counts = rng.integers(min_objects, max_objects + 1, n)
     m = int(counts.sum())
     image = np.repeat(np.arange(n), counts)
