@@ -13,11 +13,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+import traitlets
 
 import prisma_widgets as pw
 from prisma_widgets.analysis.attention import attention_rollout
 from prisma_widgets.analysis.logit_lens import lens_statistics
 from prisma_widgets.analysis.patching import run_patched
+from prisma_widgets.files import DamagedFileError
 
 HOOK = "blocks.1.hook_resid_post"
 
@@ -259,6 +261,49 @@ CASES = {
                                         r"batch_size must be an integer >= 1", r"batch_size=4096"),
     "store.row_to_image out of range": (lambda c, p: c.store.row_to_image([5, 10**6]), IndexError,
                                         r"row 1000000 is out of range", r"holds rows 0\.\.383"),
+    # ---- neighbours: hooks, layers, devices, prompts, patches, look-ups, traits
+    "cache a pattern hook": (lambda c, p: cache(c, p, hook="blocks.0.attn.hook_pattern"), ValueError,
+                             r"gives activations of shape \[1, 4, 65, 65\]; this needs a per-token hook",
+                             r"such as 'blocks\.0\.hook_resid_post'"),
+    "stop_at_layer='2'": (lambda c, p: c.mv(c.imgs[0], stop_at_layer="2"), TypeError,
+                          r"stop_at_layer must be an integer or None; got '2'", r"block index in 0\.\.4"),
+    "stop_at_layer=9": (lambda c, p: c.mv.run_with_cache(c.imgs[0], stop_at_layer=9), ValueError,
+                        r"need 0 <= start_at_layer <= stop_at_layer <= 4; got None, 9", r"<= 4"),
+    "pw.load device=cuda:7": (lambda c, p: pw.load("mouse-vit", device="cuda:7"), ValueError,
+                              r"device='cuda:7' but torch sees", r"device='cpu'|an index below"),
+    "SAE.load device=cuda:7": (lambda c, p: pw.SAE.load(c.store.path, device="cuda:7"), ValueError,
+                               r"device='cuda:7' but torch sees", r"device='cpu'|an index below"),
+    "LogitLens prompts='a cat'": (lambda c, p: pw.LogitLens(c.mc, c.imgs[0], prompts="a photo of a cat"), TypeError,
+                                  r"prompts must be a list of strings; got 'a photo of a cat'", r"prompts=\["),
+    "LogitLens layers=[]": (lambda c, p: pw.LogitLens(c.mv, c.imgs[0], layers=[]), ValueError, r"layers is empty",
+                            r"layers=None for all"),
+    "corrupt patches=['a']": (lambda c, p: pw.corrupt(c.imgs[0], ["a"], model=c.mv), TypeError,
+                              r"got 'a' in them", r"flat patch indices, \(row, col\) pairs or a boolean"),
+    "gallery active_features n=0": (lambda c, p: pw.FeatureGallery(c.mv, c.sae, c.imgs).active_features([0], n=0),
+                                    ValueError, r"n must be an integer >= 1; got 0", r"n=8"),
+    "gallery active_features image 99": (lambda c, p: pw.FeatureGallery(c.mv, c.sae, c.imgs).active_features([99]),
+                                         ValueError, r"must be an integer >= 0 and <= 5; got 99",
+                                         r"indices of the gallery's images, 0\.\.5"),
+    "gallery opacity=5": (lambda c, p: pw.FeatureGallery(c.mv, c.sae, c.imgs, opacity=5), traitlets.TraitError,
+                          r"'opacity' trait .* should not be greater than 1\.0", r"a value of 5"),
+    "quantile_groups n_groups=0": (lambda c, p: pw.feature_stats(c.mv, c.sae, c.imgs).quantile_groups(0, n_groups=0),
+                                   ValueError, r"n_groups must be an integer >= 1", r"n_groups=4"),
+    "class_effect_extremes k=-1": (lambda c, p: pw.feature_stats(c.mv, c.sae, c.imgs).class_effect_extremes(0, k=-1),
+                                   ValueError, r"k must be an integer >= 1; got -1", r"k=5"),
+    "PatchingHeatmap.from_result(None)": (lambda c, p: pw.PatchingHeatmap.from_result(None), TypeError,
+                                          r"result must be a PatchingResult", r"pw\.analysis\.patch"),
+    "ActivationStore(123)": (lambda c, p: pw.ActivationStore(123), TypeError, r"path must be the folder of an "
+                             r"activation cache", r"str or pathlib\.Path"),
+    "ActivationStore(empty folder)": (lambda c, p: (p.mkdir(), pw.ActivationStore(p)), FileNotFoundError,
+                                      r"no activation cache at .*no manifest\.json", r"make one with pw\.cache"),
+    "store.images(99)": (lambda c, p: c.store.images([99]), IndexError, r"image index 99 out of range for 6",
+                         r"pass indices 0\.\.5"),
+    "sae.encode int tensor": (lambda c, p: c.sae.encode(torch.zeros(2, 128, dtype=torch.long)), TypeError,
+                              r"an SAE reads float activations; got a torch\.int64", r"x\.float\(\)"),
+    "model.labels wrong length": (lambda c, p: setattr(c.mv, "labels", ["a"]), ValueError,
+                                  r"this head has 8 classes; got 1 labels", r"one name per class"),
+    "unreadable image file": (lambda c, p: (p.write_bytes(b"\x89PNG garbage"), c.mv(str(p))), DamagedFileError,
+                              r"cannot read .* as an image .*damaged or not an image", r"readable PNG / JPEG"),
     # ---- loading
     "pw.load(123)": (lambda c, p: pw.load(123), TypeError, r"name must be a model name", r"'mouse-vit'"),
     "pw.load fallback=5": (lambda c, p: pw.load("mouse-vit", fallback=5), TypeError, r"fallback must be a model name",

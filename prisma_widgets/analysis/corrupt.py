@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from typing import Any, TYPE_CHECKING
 
@@ -32,7 +33,12 @@ def patch_mask(patches: Any, grid: tuple[int, int] | None) -> np.ndarray:
         raise ValueError("pass grid=(rows, cols) or model=... with a list of (row, col) patches, or a boolean [rows, cols] mask")
     mask = np.zeros(grid, dtype=bool)
     for entry in patches if isinstance(patches, Iterable) else [patches]:
-        row, col = (divmod(int(entry), grid[1]) if np.ndim(entry) == 0 else (int(entry[0]), int(entry[1])))
+        try:
+            row, col = (divmod(operator.index(entry), grid[1]) if np.ndim(entry) == 0 else
+                        (operator.index(entry[0]), operator.index(entry[1])))
+        except (TypeError, IndexError):
+            raise TypeError(f"patches are flat patch indices, (row, col) pairs or a boolean [rows, cols] mask; got "
+                            f"{entry!r} in them") from None
         if not (0 <= row < grid[0] and 0 <= col < grid[1]):
             raise ValueError(f"patch ({row}, {col}) is outside the {grid[0]}x{grid[1]} grid")
         mask[row, col] = True

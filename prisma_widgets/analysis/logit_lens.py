@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..hooked.config import layer_index
+from ..hooked.config import layer_list
 from ..validate import check_finite, check_int
 from .readout import Readout
 
@@ -77,10 +77,7 @@ def logit_lens(
     if site not in SITES:
         raise ValueError(f"site must be one of {SITES}; got {site!r}")
     top_k = check_int(top_k, "top_k", at_least=1, example=5)
-    layers = None if layers is None else list(layers)
-    if layers is not None and not layers:
-        raise ValueError(f"layers is empty; pass layer indices in [0, {cfg.n_layers}), or layers=None for all")
-    layers = list(range(cfg.n_layers)) if layers is None else [layer_index(l, cfg.n_layers) for l in layers]
+    layers = layer_list(layers, cfg.n_layers) or list(range(cfg.n_layers))
     readout = Readout(model, prompts)
     names = [f"blocks.{l}.hook_{site}" for l in layers]
     _, cache = model.run_with_cache(images, names_filter=names, stop_at_layer=max(layers) + 1)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..hooked.config import layer_index
+from ..hooked.config import layer_index, layer_list
 from ..validate import check_int
 
 if TYPE_CHECKING:
@@ -159,9 +159,7 @@ def patch(
     if method not in ("exact", "attribution"):
         raise ValueError(f"method must be 'exact' or 'attribution'; got {method!r}")
     cfg = model.cfg
-    layers = list(range(cfg.n_layers)) if layers is None else [layer_index(l, cfg.n_layers) for l in layers]
-    if not layers:
-        raise ValueError(f"layers is empty; pass layer indices in [0, {cfg.n_layers}), or layers=None for all")
+    layers = layer_list(layers, cfg.n_layers) or list(range(cfg.n_layers))
     memory_budget = check_int(memory_budget, "memory_budget", at_least=1, example=128 << 20, none_ok=True)
     clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
     if clean_px.shape != corrupted_px.shape:

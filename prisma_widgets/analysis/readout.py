@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ..validate import check_strings
+
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
 
@@ -67,7 +69,7 @@ class Readout:
                 raise ValueError(
                     "this image-text (CLIP) model reads out against text: pass prompts=['a photo of a cat', ...]"
                 )
-            self.class_names: list[str] | None = [str(p) for p in prompts]
+            self.class_names: list[str] | None = check_strings(prompts, "prompts")
             with torch.no_grad():
                 self.text = model.encode_text(self.class_names, normalize=True)
             self.logit_scale = float(model.logit_scale)

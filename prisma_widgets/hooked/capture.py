@@ -88,7 +88,7 @@ def token_rows(model: HookedViT, acts: torch.Tensor, hook: str, tokens: str) -> 
     cfg = model.cfg
     if acts.ndim < 3 or acts.shape[1] != cfg.n_tokens:
         raise ValueError(
-            f"hook {hook!r} gives activations of shape {list(acts.shape)}; caching needs a per-token hook "
+            f"hook {hook!r} gives activations of shape {list(acts.shape)}; this needs a per-token hook "
             f"[batch, {cfg.n_tokens} tokens, ...] such as 'blocks.0.hook_resid_post' or 'blocks.0.mlp.hook_post'"
         )
     acts = acts.reshape(acts.shape[0], acts.shape[1], -1)
@@ -111,11 +111,13 @@ def tokens_per_image(model: HookedViT, tokens: str) -> int:
 
 
 def hook_width(model: HookedViT, hook: str) -> int:
-    """The per-token width of a hook's activation (``d_model`` for the residual stream; else from one tiny forward)."""
+    """The per-token width of a hook's activation (``d_model`` for the residual stream; else from one tiny forward).
+
+    A hook without one row per token (an attention pattern, the logits) is refused, naming hooks that have."""
     layer, rest = split_name(hook)
     if hook in model.hook_names() and layer is not None and rest in _D_MODEL_HOOKS:
         return int(model.cfg.d_model)
     pixels = torch.zeros(1, 3, *model.cfg.image_size, device=model.device, dtype=model.dtype)
     with torch.inference_mode():
         acts = capture(model, pixels, hook)
-    return int(acts.reshape(acts.shape[0], acts.shape[1], -1).shape[-1]) if acts.ndim >= 3 else int(acts.shape[-1])
+    return int(token_rows(model, acts, hook, "all").shape[-1])  # a hook without a row per token is refused here

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,20 @@ def layer_index(layer: int, n_layers: int) -> int:
     if not -n_layers <= i < n_layers:
         raise ValueError(f"layer {i} is out of range: the model has {n_layers} layers (0..{n_layers - 1}, or -1 for the last)")
     return i % n_layers
+
+
+def layer_list(layers: Any, n_layers: int) -> list[int] | None:
+    """``layers`` as indices in ``[0, n_layers)`` (``None`` stays ``None``: every layer); an empty list is refused.
+
+    Example:
+        >>> layer_list([0, -1], 4)
+        [0, 3]
+    """
+    if layers is None:
+        return None
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"layers must be a list of layer indices in 0..{n_layers - 1}; got {layers!r}")
+    out = [layer_index(x, n_layers) for x in layers]
+    if not out:
+        raise ValueError(f"layers is empty; pass layer indices in [0, {n_layers}), or layers=None for all")
+    return out

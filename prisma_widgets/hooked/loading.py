@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..validate import check_device
 from .hub import PROBE_TIMEOUT, hub_endpoint, hub_reachable
 from .model import HookedViT
 
@@ -190,6 +191,7 @@ def load(
                         f"'open_clip:ViT-B-32'; got {name!r}")
     if fallback is not None and (not isinstance(fallback, str) or not fallback.strip()):
         raise TypeError(f"fallback must be a model name such as 'mouse-vit'; got {fallback!r}")
+    device = None if device is None else check_device(device)
     if pretrained and not offline() and not _NO_NETWORK and _from_hub(name) and not hub_reachable():
         _NO_NETWORK.append(hub_endpoint())  # one short probe said no: read the local cache only, fail fast
         try:

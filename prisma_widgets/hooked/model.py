@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..validate import check_int
 from .adapters import Adapter, adapt
 from .cache import ActivationCache
 from .config import HookedViTConfig
@@ -147,6 +148,9 @@ class HookedViT(nn.Module):
 
     def _run(self, images: Any, hooks: ActiveHooks, start: int | None, stop: int | None) -> torch.Tensor:
         n_layers = self.cfg.n_layers
+        fix = f"Pass a block index in 0..{n_layers} (negative counts from the end), or None."
+        start, stop = (check_int(v, name, none_ok=True, fix=fix) for v, name in ((start, "start_at_layer"),
+                                                                                (stop, "stop_at_layer")))
         stop = n_layers if stop is None else (stop + n_layers if stop < 0 else stop)
         if not 0 <= (start or 0) <= stop <= n_layers:
             raise ValueError(f"need 0 <= start_at_layer <= stop_at_layer <= {n_layers}; got {start}, {stop}")
@@ -257,7 +261,8 @@ class HookedViT(nn.Module):
     @labels.setter
     def labels(self, value: Sequence[str] | None) -> None:
         if value is not None and self.cfg.n_classes is not None and len(value) != self.cfg.n_classes:
-            raise ValueError(f"this head has {self.cfg.n_classes} classes; got {len(value)} labels")
+            raise ValueError(f"this head has {self.cfg.n_classes} classes; got {len(value)} labels. Pass one name per "
+                             "class (or None for the model's own)")
         self._labels = list(value) if value is not None else None
         self._labels_resolved = True
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..files import DamagedFileError
 from ..validate import check_finite
 
 ImageLike = Any  # PIL.Image | np.ndarray | torch.Tensor | str | os.PathLike
@@ -62,8 +63,12 @@ def to_pil(image: ImageLike) -> Any:
         path = os.fspath(image)
         if not os.path.exists(path):
             raise FileNotFoundError(f"no image file at {path!r}")
-        with Image.open(path) as img:
-            return img.convert("RGB")
+        try:
+            with Image.open(path) as img:
+                return img.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as err:  # PIL: unidentified, truncated or garbled files
+            raise DamagedFileError(f"cannot read {path!r} as an image ({err}): the file is damaged or not an image. "
+                                   "Replace it with a readable PNG / JPEG, or leave it out.") from None
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().numpy()
     if isinstance(image, np.ndarray):

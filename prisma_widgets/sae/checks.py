@@ -23,6 +23,8 @@ SAE_FILE_FIX = ("Save the SAE again (sae.save(folder)), or copy / download the f
 
 def check_activation_width(x: Any, d_in: int, hook: str | None) -> None:
     """Refuse activations whose last axis is not the SAE's ``d_in``, naming the hook it reads."""
+    if hasattr(x, "is_floating_point") and not x.is_floating_point():
+        raise TypeError(f"an SAE reads float activations; got a {x.dtype} tensor {list(x.shape)}. Pass x.float().")
     if x.ndim == 0 or x.shape[-1] != d_in:
         where = f"the hook it was trained on ({hook!r})" if hook else "the hook it was trained on"
         raise ValueError(

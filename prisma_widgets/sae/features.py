@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from ..analysis.readout import Readout, can_read_out, needs_prompts
-from ..files import atomic_save_safetensors, atomic_write_json, check_writable, read_json, read_safetensors
+from ..files import (atomic_save_safetensors, atomic_write_json, check_writable, read_json, read_safetensors,
+                     remove_stale_temps)
 from ..hooked.capture import capture, check_token_mode, hook_width, stop_layer, token_rows
 from ..validate import check_int, check_seed, check_strings
 from .checks import STATS_FIX, check_sae_fits_hook, check_sae_like, check_stats_arrays, check_stats_meta
@@ -99,6 +100,7 @@ class FeatureStats:
 
         Each group: ``{"images": [...], "values": [...], "maps": [n, T], "low": v, "high": v}``.
         """
+        n_groups = check_int(n_groups, "n_groups", at_least=1, example=4)
         keep = np.flatnonzero(self.sample_images[feature] >= 0)
         order = keep[np.argsort(self.sample_values[feature][keep], kind="stable")]
         groups = []
@@ -115,6 +117,7 @@ class FeatureStats:
 
     def class_effect_extremes(self, feature: int, k: int = 5) -> tuple[list[int], list[float], list[int], list[float]]:
         """``(top classes, their effects, bottom classes, their effects)``; empty without class effects."""
+        k = check_int(k, "k", at_least=1, example=5)
         if self.class_effects is None:
             return [], [], [], []
         e = self.class_effects[feature]
@@ -130,6 +133,7 @@ class FeatureStats:
     def save(self, path: str | os.PathLike) -> str:
         """Write ``stats.safetensors`` + ``stats.json`` into the folder ``path``; returns the folder."""
         folder = check_writable(os.fspath(path), "feature statistics")
+        remove_stale_temps(folder)
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS if getattr(self, k) is not None}
         atomic_save_safetensors(arrays, os.path.join(folder, "stats.safetensors"), what="feature statistics",
                                 framework="numpy")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..files import (atomic_save_safetensors, atomic_write_json, check_writable, checked_tensors, read_json,
-                     read_safetensors)
+                     read_safetensors, remove_stale_temps)
 from ..hooked.capture import hook_width
 from .checks import SAE_FILE_FIX, check_sae_config_fields
 from .config import SAEConfig
@@ -29,6 +29,7 @@ WEIGHT_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
 def save_sae(sae: SAE, path: str) -> str:
     """Write ``sae`` to the folder ``path`` (created if needed) and return it; see :meth:`SAE.save`."""
     path = check_writable(os.fspath(path), "an SAE")
+    remove_stale_temps(path)
     c = sae.cfg
     tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in WEIGHT_KEYS}
     if c.arch == "batchtopk":

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validate import check_device
 from .checks import check_activation_width
 from .config import SAEConfig
 from .io import WEIGHT_KEYS, read_sae, save_sae
@@ -143,6 +144,7 @@ class SAE(nn.Module):
         With ``model`` (and ``hook``, else the one in the file's config), a width that does not match
         the hook's activations is refused.
         """
+        device = None if device is None else check_device(device)
         cfg, tensors = read_sae(path, model=model, hook=hook)
         sae = SAE(cfg)
         with torch.no_grad():

@@ -115,6 +115,8 @@ class ActivationStore:
     """
 
     def __init__(self, path: str, images: Any = None) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be the folder of an activation cache (str or pathlib.Path); got {path!r}")
         self.path = os.fspath(path)
         manifest_path = os.path.join(self.path, MANIFEST)
         if not os.path.exists(manifest_path):
@@ -269,7 +271,8 @@ class ActivationStore:
         idx = [int(i) for i in np.atleast_1d(np.asarray(ids))]
         for i in idx:
             if not 0 <= i < self.n_images:
-                raise IndexError(f"image index {i} out of range for {self.n_images} images")
+                raise IndexError(f"image index {i} out of range for {self.n_images} images; pass indices "
+                                 f"0..{self.n_images - 1}")
         source = self._source
         if source is None:
             root = self.manifest.get("root")

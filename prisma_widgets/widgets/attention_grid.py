@@ -171,8 +171,8 @@ class AttentionGrid(PrismaWidget):
     show_rollout = traitlets.Bool(False).tag(sync=True)
     show_detail = traitlets.Bool(True).tag(sync=True)
     # look
-    thumb_size = traitlets.Int(64).tag(sync=True)
-    opacity = traitlets.Float(0.8).tag(sync=True)
+    thumb_size = traitlets.Int(64, min=16, max=512).tag(sync=True)
+    opacity = traitlets.Float(0.8, min=0.0, max=1.0).tag(sync=True)
 
     def __init__(
         self,

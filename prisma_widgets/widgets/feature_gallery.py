@@ -30,6 +30,7 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 import traitlets
 
+from ..validate import check_int
 from ._base import (
     ArrayTrait,
     write_standalone_html,
@@ -173,13 +174,13 @@ class FeatureGallery(PrismaWidget):
     descending = traitlets.Bool(True).tag(sync=True)
     query = traitlets.Unicode("").tag(sync=True)
     hide_dead = traitlets.Bool(True).tag(sync=True)
-    page = traitlets.Int(0).tag(sync=True)
+    page = traitlets.Int(0, min=0).tag(sync=True)
     page_size = traitlets.Int(12).tag(sync=True)
     normalization = traitlets.Enum(NORMALIZATIONS, default_value="feature").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     # look
-    thumb_size = traitlets.Int(72).tag(sync=True)
-    opacity = traitlets.Float(0.7).tag(sync=True)
+    thumb_size = traitlets.Int(72, min=16, max=512).tag(sync=True)
+    opacity = traitlets.Float(0.7, min=0.0, max=1.0).tag(sync=True)
 
     def __init__(
         self,
@@ -413,8 +414,9 @@ class FeatureGallery(PrismaWidget):
 
         if not self._can_look_up:
             raise ValueError("looking up a patch's features needs the model and the SAE")
-        st = self._stats
-        ids = [int(i) for i in image_ids]
+        st, n = self._stats, check_int(n, "n", at_least=1, example=PATCH_FEATURES)
+        ids = [check_int(i, "image_ids[...]", at_least=0, at_most=st.n_images - 1,
+                         fix=f"Pass indices of the gallery's images, 0..{st.n_images - 1}.") for i in image_ids]
         if not ids:
             T = st.tokens_per_image
             return np.zeros((0, T, n), np.int32), np.zeros((0, T, n), np.float32)

@@ -34,8 +34,8 @@ import traitlets
 
 from ..analysis.logit_lens import lens_statistics
 from ..analysis.readout import needs_prompts
-from ..hooked.config import layer_index
-from ..validate import check_int
+from ..hooked.config import layer_list
+from ..validate import check_int, check_strings
 from ._base import (
     ArrayTrait,
     PrismaWidget,
@@ -232,9 +232,9 @@ class LogitLens(PrismaWidget):
     status = traitlets.Unicode("").tag(sync=True)
     # look
     show_labels = traitlets.Bool(False).tag(sync=True)
-    opacity = traitlets.Float(0.65).tag(sync=True)
-    size = traitlets.Int(320).tag(sync=True)
-    play_interval_ms = traitlets.Int(700).tag(sync=True)
+    opacity = traitlets.Float(0.65, min=0.0, max=1.0).tag(sync=True)
+    size = traitlets.Int(320, min=64, max=4096).tag(sync=True)
+    play_interval_ms = traitlets.Int(700, min=50, max=60000).tag(sync=True)
 
     def __init__(
         self,
@@ -260,8 +260,8 @@ class LogitLens(PrismaWidget):
         self._top_k = check_int(top_k, "top_k", at_least=1, example=5)
         self._max_classes = check_int(max_classes, "max_classes", at_least=1, example=DEFAULT_MAX_CLASSES)
         self._labels = list(labels) if labels is not None else None
-        self._layers_arg = None if layers is None else [layer_index(x, cfg.n_layers) for x in layers]
-        state = self._compute(list(prompts) if prompts else None, site)
+        self._layers_arg = layer_list(layers, cfg.n_layers)
+        state = self._compute(check_strings(prompts, "prompts") if prompts else None, site)
         state["image_pixels"] = encode_array(model.display_images([image])[0])
         state["prompts"] = list(prompts) if prompts else []
         state["prompts_editable"] = editable

@@ -135,8 +135,8 @@ class PatchingHeatmap(PrismaWidget):
     progress = traitlets.Float(0.0).tag(sync=True)
     # look
     colormap = traitlets.CaselessStrEnum(COLORMAPS, default_value="rdbu").tag(sync=True)
-    size = traitlets.Int(560).tag(sync=True)
-    map_size = traitlets.Int(120).tag(sync=True)
+    size = traitlets.Int(560, min=64, max=4096).tag(sync=True)
+    map_size = traitlets.Int(120, min=32, max=1024).tag(sync=True)
 
     def __init__(
         self,
@@ -248,6 +248,8 @@ class PatchingHeatmap(PrismaWidget):
             class_names, clean_top, corrupted_top: shown in the side panel when given
                 (``{"indices": [...], "probs": [...]}``).
         """
+        if not (hasattr(result, "values") and hasattr(result, "axes") and hasattr(result, "by")):
+            raise TypeError(f"result must be a PatchingResult (from pw.analysis.patch(...)); got {type(result).__name__}")
         if model is not None:
             if clean_image is None or corrupted_image is None:
                 raise ValueError("with model=..., pass clean_image and corrupted_image too (the widget recomputes)")
