@@ -2,7 +2,7 @@
 
 ViT-B/16 (random weights), hook ``blocks.5.hook_resid_post`` (the bare forward stops after block 5 too).
 The bare forward takes ready, preprocessed pixels and keeps nothing; caching also writes every token row to a
-memory-mapped float16 file and records progress. Two cache inputs: the same preprocessed tensor, and uint8
+float16 file (positioned writes into reserved space) and records progress. Two cache inputs: the same preprocessed tensor, and uint8
 images (preprocessing included, overlapped with the forward by a prefetch thread). Target: >= 80%.
 
     python benchmarks/cache_activations.py [--images 32] [--batch 16] [--rounds 3]

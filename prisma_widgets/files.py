@@ -96,14 +96,22 @@ def check_writable(folder: str, what: str) -> str:
     return folder
 
 
-def remove_stale_temps(folder: str) -> list[str]:
-    """Remove temporary files an interrupted write left in ``folder`` (ours and safetensors'); returns them."""
+def remove_stale_temps(folder: str, names: tuple[str, ...] | None = None) -> list[str]:
+    """Remove temporary files an interrupted write left in ``folder``; returns them.
+
+    Without ``names`` (a folder that is ours alone: a cache, a checkpoint folder) every ``<name>.tmp<pid>`` and
+    safetensors' hidden ``.tmpXXXXXX``; with ``names``, only ``<name>.tmp<pid>`` of those files (a folder the user
+    chose, where other programs' temporary files may live).
+    """
     removed = []
-    for path in glob.glob(os.path.join(glob.escape(os.fspath(folder)), "*")) + glob.glob(
-        os.path.join(glob.escape(os.fspath(folder)), ".tmp*")
-    ):
+    root = glob.escape(os.fspath(folder))
+    for path in glob.glob(os.path.join(root, "*")) + glob.glob(os.path.join(root, ".tmp*")):
         name = os.path.basename(path)
-        if os.path.isfile(path) and any(p.match(name) for p in _TEMP_NAMES):
+        if names is not None:
+            ours = any(re.fullmatch(re.escape(n) + r"\.tmp\d+", name) for n in names)
+        else:
+            ours = any(p.match(name) for p in _TEMP_NAMES)
+        if os.path.isfile(path) and ours:
             try:
                 os.remove(path)
                 removed.append(path)

@@ -76,6 +76,8 @@ CASES = {
                        r"path must be a folder path", r"str or pathlib\.Path"),
     "cache overwrite='yes'": (lambda c, p: cache(c, p, overwrite="yes"), TypeError, r"overwrite must be True or False",
                              r"got 'yes'"),
+    "cache_activations into a file": (lambda c, p: (p.write_text("x"), cache(c, p)), NotADirectoryError,
+                                      r"is a file; an activation cache is a folder", r"choose another path"),
     "cache images=[]": (lambda c, p: cache(c, p, images=[]), ValueError, r"got no images", r"pass at least one"),
     "cache images [0,H,W,3]": (lambda c, p: cache(c, p, images=np.zeros((0, 64, 64, 3), np.uint8)), ValueError,
                                r"got no images", r"pass at least one"),

@@ -19,8 +19,17 @@ import time
 import urllib.error
 import urllib.request
 
-#: seconds the probe waits for the hub's first answer
-PROBE_TIMEOUT = 3.0
+
+def _probe_timeout() -> float:
+    try:
+        value = float(os.environ.get("PRISMA_WIDGETS_HUB_TIMEOUT", "") or 3.0)
+    except ValueError:
+        return 3.0
+    return value if 0 < value < 3600 else 3.0
+
+
+#: seconds the probe waits for the hub's first answer (a slow network: set PRISMA_WIDGETS_HUB_TIMEOUT=30)
+PROBE_TIMEOUT = _probe_timeout()
 _REMEMBER = 60.0
 _answers: dict[str, tuple[float, bool]] = {}
 

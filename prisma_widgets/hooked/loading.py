@@ -26,7 +26,8 @@ class OfflineError(RuntimeError):
 
 def _offline_hint(name: str, err: Exception) -> RuntimeError:
     cause = (f"the model hub ({_NO_NETWORK[-1]}) did not answer within {PROBE_TIMEOUT:g} s, and they are not in the "
-             "local hub cache" if _NO_NETWORK else f"{type(err).__name__}: {err}")
+             "local hub cache; on a slow network set PRISMA_WIDGETS_HUB_TIMEOUT=30" if _NO_NETWORK
+             else f"{type(err).__name__}: {err}")
     return OfflineError(
         f"could not fetch the pretrained weights of {name!r} ({cause}). "
         "Offline? With PRISMA_WIDGETS_OFFLINE=1, weights fetched before load from the local hub cache; "

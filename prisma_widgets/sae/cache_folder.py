@@ -174,6 +174,8 @@ def prepare_folder(path: str, settings: dict[str, Any], source: ImageSource, bat
     dtype = DTYPES[settings["dtype"]]
     total = n * t * d * np.dtype(dtype).itemsize
     notes: list[str] = []
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"{path!r} is a file; an activation cache is a folder: choose another path")
     try:
         if overwrite and os.path.exists(manifest_path):
             remove_cache_files(path)
@@ -182,6 +184,7 @@ def prepare_folder(path: str, settings: dict[str, Any], source: ImageSource, bat
         manifest = _open_existing(path, settings, notes) if os.path.exists(manifest_path) else None
         os.makedirs(path, exist_ok=True)
         if manifest is None:
+            remove_cache_files(path)  # progress records without a manifest belong to no cache: never trust them
             _check_room(path, total, total, settings, progress)
             create_rows_file(data_path, (n * t, d), dtype)
             atomic_write_json(manifest_path, {

@@ -133,7 +133,7 @@ class FeatureStats:
     def save(self, path: str | os.PathLike) -> str:
         """Write ``stats.safetensors`` + ``stats.json`` into the folder ``path``; returns the folder."""
         folder = check_writable(os.fspath(path), "feature statistics")
-        remove_stale_temps(folder)
+        remove_stale_temps(folder, names=("stats.safetensors", "stats.json"))
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in self._ARRAYS if getattr(self, k) is not None}
         atomic_save_safetensors(arrays, os.path.join(folder, "stats.safetensors"), what="feature statistics",
                                 framework="numpy")

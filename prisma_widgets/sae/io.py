@@ -29,7 +29,7 @@ WEIGHT_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
 def save_sae(sae: SAE, path: str) -> str:
     """Write ``sae`` to the folder ``path`` (created if needed) and return it; see :meth:`SAE.save`."""
     path = check_writable(os.fspath(path), "an SAE")
-    remove_stale_temps(path)
+    remove_stale_temps(path, names=(WEIGHTS, CONFIG))
     c = sae.cfg
     tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in WEIGHT_KEYS}
     if c.arch == "batchtopk":
