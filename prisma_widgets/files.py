@@ -78,6 +78,12 @@ def safetensors_write_error(err: Exception, path: str, what: str, fix: str = "")
     return err
 
 
+def read_denied(path: str, what: str) -> PermissionError:
+    """A file this user may not read (no errno: :func:`write_error` leaves it as it is)."""
+    return PermissionError(f"cannot read {what} at {path!r}: permission denied for this user. Change its "
+                           "permissions (and those of the folders above it), or copy it somewhere you can read.")
+
+
 def check_writable(folder: str, what: str) -> str:
     """Create ``folder`` if needed and make sure a file can be written there, before any work starts."""
     folder = os.fspath(folder)
@@ -193,6 +199,8 @@ def read_json(path: str, what: str, fix: str) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
+    except PermissionError:
+        raise read_denied(path, what) from None
     except UnicodeDecodeError as err:
         raise DamagedFileError(f"{path} is damaged: {what} is not text ({err}; {_size(path)}). {fix}") from None
     try:
@@ -214,6 +222,8 @@ def read_safetensors(path: str, what: str, fix: str, framework: str = "pt") -> t
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}
     except FileNotFoundError:
         raise
+    except PermissionError:
+        raise read_denied(path, what) from None
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for bad headers
         raise DamagedFileError(
             f"{path} is damaged: {what} cannot be read as safetensors ({err}; {_size(path)}: empty, truncated "

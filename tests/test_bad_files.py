@@ -9,6 +9,7 @@ import contextlib
 import errno
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -396,3 +397,43 @@ def test_load_with_fallback_and_no_network_falls_back_in_seconds(tmp_path):
         # one 3 s probe, then the local cache only: seconds, where the hub client alone retried for minutes
         assert result["seconds"] < 15, result
     silent.close()
+
+
+
+def test_a_finished_cache_in_a_read_only_folder_is_reused(mouse, images, clean):
+    """A shared, finished cache on a read-only disk is reused as it is: nothing to write, so nothing written."""
+    store, rows, _ = clean
+    base = tempfile.mkdtemp()
+    os.chmod(base, 0o755)
+    path = _copy(store.path, os.path.join(base, "shared"))
+    os.chmod(path, 0o555)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    try:
+        if root:
+            os.seteuid(65534)
+        again = pw.cache_activations(mouse, images, HOOK, path, tokens="patches", batch_size=2, progress=False)
+    finally:
+        if root:
+            os.seteuid(0)
+        os.chmod(path, 0o755)
+    assert again.complete and np.array_equal(again.to_tensor(torch.float16).numpy(), rows)
+    shutil.rmtree(base)
+
+
+def test_an_unreadable_cache_says_read_not_write(clean):
+    store, _, _ = clean
+    base = tempfile.mkdtemp()
+    os.chmod(base, 0o755)
+    path = _copy(store.path, pathlib.Path(base) / "private")
+    os.chmod(path / "manifest.json", 0o000)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    try:
+        if root:
+            os.seteuid(65534)
+        with pytest.raises(PermissionError, match=r"cannot read the cache's manifest at .*manifest\.json.*: permission "
+                                                  r"denied for this user\. Change its permissions"):
+            pw.ActivationStore(path)
+    finally:
+        if root:
+            os.seteuid(0)
+        shutil.rmtree(base)

@@ -164,7 +164,14 @@ def test_file_size_limit_mid_run_is_a_python_error_and_resumes_bit_identically(t
     script.write_text(SCRIPT % {"n": N, "hook": HOOK})
     path = tmp_path / "limited"
     proc = _run(script, path, "rlimit", 20)
-    _check_after_failure(proc, path, reference)  # some batches before the limit are kept, all of them intact
+    kept = _check_after_failure(proc, path, reference)  # some batches before the limit are kept, all intact
+    # resumed while the disk is still full: the manifest update fails cleanly too, and loses nothing
+    assert list(path.glob("progress.rank0.json"))  # the run's record, not yet folded into the manifest
+    again = _run(script, path, "before", 0)
+    assert again.returncode == 0, again.stderr[-3000:]
+    result = json.loads(again.stdout.strip().splitlines()[-1])
+    assert result["error"] == "DiskFullError" and f"{kept} of {N} images are written and kept" in result["message"]
+    assert not [f for f in os.listdir(path) if ".tmp" in f] and pw.ActivationStore(path).images_done == kept
     # room again: the same call (here, in this process) finishes; the file is the uninterrupted run's
     assert cache(path).complete
     assert np.array_equal(np.load(path / "activations.npy"), reference)

@@ -146,8 +146,10 @@ def _open_existing(path: str, settings: dict[str, Any], notes: list[str]) -> dic
     manifest["done"] = _repair_data(path, (n * t, d), DTYPES[settings["dtype"]], t, done, notes)
     manifest["rows_written"] = count_ranges(manifest["done"]) * t
     manifest["complete"] = count_ranges(manifest["done"]) == n
-    atomic_write_json(manifest_path, manifest, what="the cache's manifest")
-    for p in glob.glob(os.path.join(glob.escape(path), PROGRESS_FILES)):
+    progress_files = glob.glob(os.path.join(glob.escape(path), PROGRESS_FILES))
+    if manifest != old or progress_files:  # a finished cache on a read-only disk is reused without a write
+        atomic_write_json(manifest_path, manifest, what="the cache's manifest")
+    for p in progress_files:
         os.remove(p)
     return manifest
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..files import DamagedFileError
+from ..files import DamagedFileError, read_denied
 
 
 def read_header(path: str) -> tuple[tuple[int, ...], np.dtype, int]:
@@ -48,6 +48,8 @@ def read_header(path: str) -> tuple[tuple[int, ...], np.dtype, int]:
             offset = fh.tell()
     except (ValueError, EOFError, SyntaxError) as err:
         raise DamagedFileError(f"{path} has no readable .npy header ({err})") from None
+    except PermissionError:
+        raise read_denied(path, "an activation cache") from None
     if fortran:
         raise DamagedFileError(f"{path} is stored in Fortran order; activation caches are C-ordered")
     return tuple(int(s) for s in shape), np.dtype(dtype), offset
