@@ -377,7 +377,13 @@ def test_load_with_fallback_and_no_network_falls_back_in_seconds(tmp_path):
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
     accepted = []
-    threading.Thread(target=lambda: [accepted.append(silent.accept()) for _ in range(16)], daemon=True).start()
+
+    def hold() -> None:
+        with contextlib.suppress(OSError):  # the socket closes at the end of the test
+            while True:
+                accepted.append(silent.accept()[0])
+
+    threading.Thread(target=hold, daemon=True).start()
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     closed_port = closed.getsockname()[1]
@@ -397,6 +403,8 @@ def test_load_with_fallback_and_no_network_falls_back_in_seconds(tmp_path):
         # one 3 s probe, then the local cache only: seconds, where the hub client alone retried for minutes
         assert result["seconds"] < 15, result
     silent.close()
+    for conn in accepted:
+        conn.close()
 
 
 
