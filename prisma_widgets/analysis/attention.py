@@ -55,18 +55,19 @@ def head_summaries(patterns: np.ndarray, grid: Sequence[int], n_prefix_tokens: i
         >>> round(float(head_summaries(uniform, (2, 2), 1)["entropy"][0]), 4) == round(float(np.log(5)), 4)
         True
     """
-    p = np.asarray(patterns, dtype=np.float64)
+    p = np.asarray(patterns)
+    p = p if p.dtype in (np.float32, np.float64) else p.astype(np.float32)
     rows, cols = int(grid[0]), int(grid[1])
     n = int(n_prefix_tokens)
     if p.shape[-1] != n + rows * cols or p.shape[-2] != p.shape[-1]:
         raise ValueError(f"patterns of {p.shape[-1]} tokens do not fit {n} prefix tokens + a {rows}x{cols} grid")
     patch = p[..., n:, :]  # patch queries, every key
     r, c = np.divmod(np.arange(rows * cols), cols)
-    dist = np.hypot(r[:, None] - r[None, :], c[:, None] - c[None, :])  # [patch, patch]
+    dist = np.hypot(r[:, None] - r[None, :], c[:, None] - c[None, :]).astype(p.dtype)  # [patch, patch]
     to_patches = patch[..., n:]
     mass = to_patches.sum(-1, keepdims=True)
     weights = np.divide(to_patches, mass, out=np.zeros_like(to_patches), where=mass > 0)
-    distance = (weights * dist).sum(-1).mean(-1)
+    distance = np.einsum("...qk,qk->...q", weights, dist).mean(-1)
     safe = np.where(patch > 0, patch, 1.0)
     entropy = np.abs((patch * np.log(safe)).sum(-1).mean(-1))  # abs: no "-0.0"
     return {"distance": distance.astype(np.float32), "entropy": entropy.astype(np.float32)}
