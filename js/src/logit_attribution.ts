@@ -223,6 +223,7 @@ export class LogitAttributionView extends WidgetView<LogitAttributionTraits> {
       opacity: Math.min(1, Math.max(0, Number(this.get("opacity") ?? 0.75))),
       caption: mapCaption("source", sel, Math.max(Math.abs(lo), Math.abs(hi))),
       missing,
+      signed: true,
       hoverToken: this.hoverToken,
       theme: this.theme,
     });
@@ -240,6 +241,7 @@ export class LogitAttributionView extends WidgetView<LogitAttributionTraits> {
         opacity: Math.min(1, Math.max(0, Number(this.get("opacity") ?? 0.75))),
         caption: mapCaption("attention", sel, scale.max),
         missing: "",
+        signed: false,
         hoverToken: this.hoverToken,
         theme: this.theme,
       });

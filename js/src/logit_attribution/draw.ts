@@ -101,6 +101,8 @@ export interface MapPaint {
   caption: string;
   /** shown over a grey image when there is no map */
   missing: string;
+  /** signed values on a diverging map: the further from 0, the more opaque (the image shows where nothing is written) */
+  signed: boolean;
   hoverToken: number;
   theme: Theme;
 }
@@ -123,7 +125,8 @@ export function drawTokenMap(ctx: CanvasRenderingContext2D, d: AttributionData, 
   }
   const { canvas, ctx: octx } = scratch(d.cols, d.rows);
   const img = octx.createImageData(d.cols, d.rows);
-  paintBlock(img, p.values, { rows: d.rows, cols: d.cols, start: d.nPrefix }, p.scale.map, p.table);
+  const alpha = p.signed ? (_: number, t: number) => Math.round(255 * Math.min(1, 0.15 + 2.5 * Math.abs(2 * t - 1))) : undefined;
+  paintBlock(img, p.values, { rows: d.rows, cols: d.cols, start: d.nPrefix }, p.scale.map, p.table, alpha);
   octx.putImageData(img, 0, 0);
   ctx.globalAlpha = p.opacity;
   ctx.imageSmoothingEnabled = false;
