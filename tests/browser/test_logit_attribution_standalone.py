@@ -82,8 +82,10 @@ def test_renders_offline_hover_click_and_target(saved: Path, offline_page, artif
     page.locator("select.pw-la-target").select_option("3")
     page.wait_for_function("() => document.querySelector('.pw-root').dataset.target === '3'")
     # the largest contributions list selects too
-    page.locator(".pw-la-top-row").first.click()
-    assert root.evaluate("r => r.dataset.selected") == page.locator(".pw-la-top-row").first.get_attribute("data-label")
+    first = page.locator(".pw-la-top-row").first
+    label = first.get_attribute("data-label")
+    first.click()
+    page.wait_for_function("(l) => document.querySelector('.pw-root').dataset.selected === l", arg=label)
     page.locator("label:has-text('colour range') select").select_option("heads")
     page.screenshot(path=str(artifacts / "logit_attribution_standalone.png"), full_page=True)
     log = page.pw_log
