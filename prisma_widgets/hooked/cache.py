@@ -183,12 +183,13 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         ``mode``: ``"all"``, ``"attn"`` or ``"mlp"``; ``mlp_input`` adds block ``layer``'s attention;
         ``apply_ln`` passes the stack through :meth:`apply_ln_to_stack`; ``pos_slice`` as in TransformerLens.
 
-        >>> import prisma_widgets as pw
-        >>> model = pw.load("mouse-vit")
-        >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
-        >>> stack, labels = cache.decompose_resid(return_labels=True)
-        >>> labels[:3], torch.allclose(stack.sum(0), cache["resid_post", 3], atol=1e-4)
-        (['embed', '0_attn_out', '0_mlp_out'], True)
+        Example:
+            >>> import prisma_widgets as pw
+            >>> model = pw.load("mouse-vit")
+            >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
+            >>> stack, labels = cache.decompose_resid(return_labels=True)
+            >>> labels[:3], torch.allclose(stack.sum(0), cache["resid_post", 3], atol=1e-4)
+            (['embed', '0_attn_out', '0_mlp_out'], True)
         """
         return attribution.decompose_resid(self, self.cfg, self.adapter, layer, mlp_input, mode, apply_ln,
                                            pos_slice, incl_embeds, return_labels)
@@ -206,12 +207,13 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         ``incl_remainder`` adds the rest of the stream as ``"remainder"``; ``apply_ln`` and ``pos_slice`` as in
         :meth:`decompose_resid`. Heads and bias sum to each block's ``hook_attn_out``.
 
-        >>> import prisma_widgets as pw
-        >>> model = pw.load("mouse-vit")
-        >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
-        >>> heads, labels = cache.stack_head_results(layer=1, return_labels=True, incl_bias=True)
-        >>> labels, torch.allclose(heads.sum(0), cache["attn_out", 0], atol=1e-5)
-        (['L0H0', 'L0H1', 'L0H2', 'L0H3', 'bias'], True)
+        Example:
+            >>> import prisma_widgets as pw
+            >>> model = pw.load("mouse-vit")
+            >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
+            >>> heads, labels = cache.stack_head_results(layer=1, return_labels=True, incl_bias=True)
+            >>> labels, torch.allclose(heads.sum(0), cache["attn_out", 0], atol=1e-5)
+            (['L0H0', 'L0H1', 'L0H2', 'L0H3', 'bias'], True)
         """
         return attribution.stack_head_results(self, self.cfg, self.adapter, layer, return_labels, incl_remainder,
                                               pos_slice, apply_ln, incl_bias)
@@ -230,13 +232,14 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         ``pos_slice``: the positions the stack already holds (the scales are taken alike); ``batch_slice``:
         the images to keep, taken of the stack and the scales (TransformerLens' convention for both).
 
-        >>> import prisma_widgets as pw
-        >>> model = pw.load("mouse-vit")
-        >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
-        >>> parts = cache.apply_ln_to_stack(cache.decompose_resid(pos_slice=0), pos_slice=0)
-        >>> normed = model.adapter.final_norm()(cache["resid_post", 3][:, 0])
-        >>> torch.allclose(parts.sum(0) + model.adapter.final_norm().bias, normed, atol=1e-4)
-        True
+        Example:
+            >>> import prisma_widgets as pw
+            >>> model = pw.load("mouse-vit")
+            >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
+            >>> parts = cache.apply_ln_to_stack(cache.decompose_resid(pos_slice=0), pos_slice=0)
+            >>> normed = model.adapter.final_norm()(cache["resid_post", 3][:, 0])
+            >>> torch.allclose(parts.sum(0) + model.adapter.final_norm().bias, normed, atol=1e-4)
+            True
         """
         return attribution.apply_ln_to_stack(self, self.cfg, self.adapter, residual_stack, layer, mlp_input,
                                              pos_slice, batch_slice, has_batch_dim, recompute_ln)
