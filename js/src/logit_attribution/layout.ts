@@ -56,13 +56,14 @@ export function computeHeatmap(input: HeatmapSpec): HeatmapLayout {
   }
   const bottomY = headerH + nLayers * cell + gap;
   cells.push({ sel: { part: "embed", layer: 0, head: 0 }, rect: { x: labelW, y: bottomY, w: cell - pad, h: cell - pad } });
-  cells.push({ sel: { part: "bias", layer: 0, head: 0 }, rect: { x: labelW + cell + gap, y: bottomY, w: cell - pad, h: cell - pad } });
+  const biasX = labelW + Math.max(cell + gap, 40); // room for the two captions
+  cells.push({ sel: { part: "bias", layer: 0, head: 0 }, rect: { x: biasX, y: bottomY, w: cell - pad, h: cell - pad } });
   const headers = [
     ...Array.from({ length: nHeads }, (_, h) => ({ text: `H${h}`, x: headX(h) + (cell - pad) / 2 })),
     { text: "attn", x: attnX + (cell - pad) / 2 },
     { text: "MLP", x: mlpX + (cell - pad) / 2 },
   ];
-  const width = Math.max(mlpX + cell + 4, labelW + 2 * cell + gap + 80);
+  const width = Math.max(mlpX + cell + 4, biasX + cell + 80);
   const captionY = bottomY + cell + 2;
   return { width, height: captionY + 14, cells, headers, rows, headerY: headerH / 2, captionY };
 }
