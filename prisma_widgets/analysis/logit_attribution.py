@@ -306,7 +306,7 @@ def _by_position(
         else:
             parts.append(at_tokens(cache[f"blocks.{l}.hook_attn_out"])[:, :, None])
         parts.append(at_tokens(cache[f"blocks.{l}.hook_mlp_out"])[:, :, None])
-    constant = torch.gather(frozen.constant, 1, columns)  # [batch, k]
+    constant = torch.gather(frozen.constant, 1, columns.to(frozen.constant.device))  # [batch, k]
     share = frozen.pool_weight / frozen.pool_weight.sum()
     bias_part = tw[..., None] * (bias @ U)[:, None] + share[None, :, None] * constant[:, None]
     parts.append(bias_part[:, :, None])

@@ -159,7 +159,8 @@ def link(source: PrismaWidget, *targets: PrismaWidget, both_ways: bool = True) -
     ``"head_position"``), a LogitAttribution any head (its MLP, embedding and bias cells are not heads, so
     clicking them moves nobody). ``both_ways=False``: only ``source`` leads.
 
-    Returns the links (``link.unlink()`` ends one).
+    Returns the links (``link.unlink()`` ends one; until then a link keeps both widgets alive, as
+    ``ipywidgets.link`` does).
 
     Example:
         >>> import prisma_widgets as pw
