@@ -93,6 +93,15 @@ WIDGETS: list[Widget] = [
         + "widget = pw.FeatureGallery(model, sae, images[:120])\n",
         height=900,
     ),
+    Widget(
+        "logit_attribution",
+        "LogitAttribution",
+        _HEADER
+        + 'model = pw.load("mouse-vit")\n'
+        + "scene = zoo.scenes(1, seed=2).images[0]\n"
+        + "widget = pw.LogitAttribution(model, scene)   # the predicted class; pick another, or a pair\n",
+        height=560,
+    ),
 ]
 
 

@@ -36,6 +36,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "LogitLens": ("prisma_widgets.widgets.logit_lens", "LogitLens"),
     "PatchingHeatmap": ("prisma_widgets.widgets.patching_heatmap", "PatchingHeatmap"),
     "FeatureGallery": ("prisma_widgets.widgets.feature_gallery", "FeatureGallery"),
+    "LogitAttribution": ("prisma_widgets.widgets.logit_attribution", "LogitAttribution"),
+    "link": ("prisma_widgets.widgets.link", "link"),
+    "save_html": ("prisma_widgets.widgets.page", "save_html"),
     "analysis": ("prisma_widgets.analysis", None),
     "hooked": ("prisma_widgets.hooked", None),
     "zoo": ("prisma_widgets.zoo", None),
@@ -73,4 +76,7 @@ if TYPE_CHECKING:  # static tools see the real names
     from .widgets.attention_grid import AttentionGrid
     from .widgets.logit_lens import LogitLens
     from .widgets.feature_gallery import FeatureGallery
+    from .widgets.link import link
+    from .widgets.logit_attribution import LogitAttribution
+    from .widgets.page import save_html
     from .widgets.patching_heatmap import PatchingHeatmap

@@ -23,6 +23,7 @@ import {
 import { type DetailState, HeadDetail } from "./attention_grid/detail";
 import { type Atlas, drawGrid, drawPanelColorbar, drawQueryPanel, makeAtlas, renderGridBackground } from "./attention_grid/draw";
 import { type GridLayout, type Rect, computeGridLayout, hitTest, patchTokenAt, queryPanelRect, thumbSize } from "./attention_grid/layout";
+import { SummaryTable, drawBars, headOrder, summaryScale, summaryValues } from "./attention_grid/summary";
 import { type Toolbar, buildToolbar, syncToolbar } from "./attention_grid/toolbar";
 import type { AttentionGridTraits, Direction } from "./attention_grid/traits";
 import { pixelsToCanvas, sizeCanvas } from "./shared/canvas";
@@ -43,6 +44,8 @@ const DATA_KEYS: Key[] = [
   "rollout_patterns",
   "rollout_scale",
   "image_pixels",
+  "head_distance",
+  "head_entropy",
   "grid",
   "n_prefix_tokens",
   "token_labels",
@@ -50,7 +53,7 @@ const DATA_KEYS: Key[] = [
   "head_indices",
   "image_labels",
 ];
-const LOOK_KEYS: Key[] = ["thumb_size", "theme", "show_rollout", "show_detail", "title", "image_index"];
+const LOOK_KEYS: Key[] = ["thumb_size", "theme", "show_rollout", "show_detail", "title", "image_index", "summary", "sort_heads"];
 const DRAW_KEYS: Key[] = ["layer", "head", "query", "direction", "normalization", "scale", "percentile", "colormap", "opacity"];
 
 export class AttentionGridView extends WidgetView<AttentionGridTraits> {
@@ -63,6 +66,7 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
   private readonly gridCanvas: HTMLCanvasElement;
   private readonly status: HTMLDivElement;
   private readonly detail: HeadDetail;
+  private readonly summary: SummaryTable;
   private readonly controls: Toolbar;
 
   // state
@@ -105,7 +109,8 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       this.locked = true;
       this.setTraits({ query: this.get("direction") === "column" ? cell.k : cell.q });
     });
-    const side = el("div", { cls: "pw-ag-side" }, [this.queryLabel, this.queryCanvas, this.prefixBar, this.colorbarCanvas]);
+    this.summary = new SummaryTable(this.listen.bind(this), (layer, head) => this.setTraits({ layer, head, show_detail: true }));
+    const side = el("div", { cls: "pw-ag-side" }, [this.queryLabel, this.queryCanvas, this.prefixBar, this.colorbarCanvas, this.summary.root]);
     const main = el("div", { cls: "pw-ag-main" }, [this.gridCanvas, this.status]);
     this.root.append(this.titleEl, this.toolbar, this.errorEl, el("div", { cls: "pw-ag-body" }, [side, main, this.detail.root]));
 
@@ -177,6 +182,9 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       }
 
       const showRollout = !!d.rollout && !!this.get("show_rollout");
+      const kind = this.get("summary") ?? "none";
+      const summary = summaryValues(d, kind);
+      const sorted = !!summary && !!this.get("sort_heads");
       this.layout = computeGridLayout({
         nLayers: d.layers.length,
         nHeads: d.heads.length,
@@ -184,9 +192,11 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
         thumbW: this.thumb.w,
         thumbH: this.thumb.h,
         nPrefix: d.nPrefix,
+        barH: summary ? 12 : 0,
+        order: sorted && summary ? headOrder(d, summary) : undefined,
       });
       sizeCanvas(this.gridCanvas, this.layout.width, this.layout.height);
-      this.gridBackground = renderGridBackground(d, this.layout, this.theme, this.greyCanvas);
+      this.gridBackground = renderGridBackground(d, this.layout, this.theme, this.greyCanvas, sorted ? (kind === "distance" ? "mean distance" : "entropy") : "");
       // thumbnail geometry for automation (tests, benchmarks): [layer, head, x, y, w, h], head -1 = rollout
       this.gridCanvas.dataset.cells = JSON.stringify(
         this.layout.cells.map((c) =>
@@ -239,6 +249,7 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       const q = this.shownQuery();
       Array.from(this.prefixBar.children).forEach((b, i) => b.setAttribute("aria-pressed", String(i === q)));
       drawPanelColorbar(this.colorbarCanvas, this.queryRect.w, this.shownScale, this.get("colormap") ?? "viridis", this.theme);
+      this.summary.draw(this.data, this.get("summary") ?? "none", this.queryRect.w, this.get("layer"), this.get("head"), this.theme);
       this.detail.draw();
       this.updateLabels();
     } catch (err) {
@@ -285,6 +296,8 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       selected: L.cells.find((c) => c.kind === "head" && c.row === this.layerPos() && c.col === this.headPos()),
       theme: this.theme,
     });
+    const summary = summaryValues(this.data!, this.get("summary") ?? "none");
+    if (summary) drawBars(ctx, this.data!, L.cells, summary, summaryScale(summary), this.theme);
   }
 
   private detailState(): DetailState | null {

@@ -154,6 +154,32 @@ class Readout:
             return z
         return self.logit_scale * (z / s3) @ self.text.detach().float().to(z.device).T
 
+    def frozen_constant(self, scales: Sequence[float], pool_mass: float = 1.0) -> torch.Tensor:
+        """The constant part ``[classes]`` of the readout with the three scales frozen (what
+        :meth:`linear_effects` leaves out): the norms' biases and the projection's bias, read out.
+
+        ``pool_mass``: the sum of the pooling weights (1 for a CLS token or a mean), how much of the final
+        norm's bias the pooled vector holds when that norm acts on every token before pooling.
+        """
+        a = self.adapter
+        _, s2, s3 = (float(s) for s in scales)
+        norm, head_norm = a.final_norm(), a.head_norm()
+        weight, bias = a.projection()
+        d = int(weight.shape[1]) if weight is not None else self.model.cfg.d_model
+        device = weight.device if weight is not None else self.model.device
+        y = torch.zeros(d, device=device)
+        if getattr(norm, "bias", None) is not None:
+            y = y + norm.bias.detach().float() * (1.0 if a.norm_after_pool else float(pool_mass))
+        y = frozen_norm(head_norm, y[None], s2)[0]
+        if getattr(head_norm, "bias", None) is not None:
+            y = y + head_norm.bias.detach().float()
+        z = y @ weight.detach().float().T if weight is not None else y
+        if bias is not None:
+            z = z + bias.detach().float()
+        if self.text is None:
+            return z
+        return self.logit_scale * (z / s3) @ self.text.detach().float().to(z.device).T
+
 
 def norm_scale(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Per-row denominators of a LayerNorm / RMSNorm on rows ``x`` ``[n, d]`` (ones for an identity)."""

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Union, overload
+from typing import TYPE_CHECKING, Union, overload
 
 import torch
 
+from . import attribution
+from .attribution import SliceInput
 from .config import HookedViTConfig
 from .hook_points import HookNameError, act_name, nearest_names, split_name
+
+if TYPE_CHECKING:
+    from .adapters.base import Adapter
 
 CacheKey = Union[str, tuple[str, int]]
 
@@ -34,10 +39,19 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         cache.accumulated_resid().shape        # [n_layers + 1, batch, pos, d_model]
     """
 
-    def __init__(self, activations: dict[str, torch.Tensor], cfg: HookedViTConfig, valid_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        activations: dict[str, torch.Tensor],
+        cfg: HookedViTConfig,
+        valid_names: Sequence[str],
+        adapter: Adapter | None = None,
+    ) -> None:
         self._data = activations
         self.cfg = cfg
         self._valid = list(valid_names)
+        #: the model's adapter (``run_with_cache`` attaches it): what the activations mean, for the
+        #: attribution methods (each head's write, the norms); ``None`` for a cache built by hand
+        self.adapter = adapter
 
     # ----- mapping -----
     def _resolve(self, key: CacheKey) -> str:
@@ -85,14 +99,14 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         """A cache with every tensor moved (and optionally cast)."""
         moved = {k: v.to(device=device, dtype=dtype) if dtype is not None and v.is_floating_point() else v.to(device)
                  for k, v in self._data.items()}
-        return ActivationCache(moved, self.cfg, self._valid)
+        return ActivationCache(moved, self.cfg, self._valid, self.adapter)
 
     def remove_batch_dim(self) -> ActivationCache:
         """For a batch of one: drop the leading batch axis everywhere."""
         for name, t in self._data.items():
             if t.shape[0] != 1:
                 raise ValueError(f"remove_batch_dim needs a batch of 1; {name!r} has batch {t.shape[0]}")
-        return ActivationCache({k: v[0] for k, v in self._data.items()}, self.cfg, self._valid)
+        return ActivationCache({k: v[0] for k, v in self._data.items()}, self.cfg, self._valid, self.adapter)
 
     def stack(self, pattern: str) -> torch.Tensor:
         """Stack the cached tensors whose names match, in layer order.
@@ -156,6 +170,79 @@ class ActivationCache(Mapping[str, torch.Tensor]):
             )
         stacked = torch.stack([self._data[n] for n in names])
         return (stacked, labels) if return_labels else stacked
+
+    # ----- attribution (TransformerLens names and arguments; see hooked/attribution.py) -----
+    def decompose_resid(
+        self, layer: int | None = None, mlp_input: bool = False, mode: str = "all", apply_ln: bool = False,
+        pos_slice: SliceInput = None, incl_embeds: bool = True, return_labels: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[str]]:
+        """The residual stream entering block ``layer`` (``None``: after the last block) split into what wrote it:
+        ``[component, batch, pos, d_model]``, labels ``"embed"``, ``"{l}_attn_out"``, ``"{l}_mlp_out"``.
+
+        ``"embed"`` is the whole stream entering block 0 (patches, positions, prefix tokens, any pre-norm).
+        ``mode``: ``"all"``, ``"attn"`` or ``"mlp"``; ``mlp_input`` adds block ``layer``'s attention;
+        ``apply_ln`` passes the stack through :meth:`apply_ln_to_stack`; ``pos_slice`` as in TransformerLens.
+
+        Example:
+            >>> import prisma_widgets as pw
+            >>> model = pw.load("mouse-vit")
+            >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
+            >>> stack, labels = cache.decompose_resid(return_labels=True)
+            >>> labels[:3], torch.allclose(stack.sum(0), cache["resid_post", 3], atol=1e-4)
+            (['embed', '0_attn_out', '0_mlp_out'], True)
+        """
+        return attribution.decompose_resid(self, self.cfg, self.adapter, layer, mlp_input, mode, apply_ln,
+                                           pos_slice, incl_embeds, return_labels)
+
+    def stack_head_results(
+        self, layer: int | None = -1, return_labels: bool = False, incl_remainder: bool = False,
+        pos_slice: SliceInput = None, apply_ln: bool = False, *, incl_bias: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[str]]:
+        """Each head's own write into the residual stream, for the blocks before ``layer`` (``-1``: all):
+        ``[layer * head, batch, pos, d_model]``, labels ``"L{l}H{h}"``.
+
+        A head's write is its ``hook_z`` through its slice of the output projection and the block's layer
+        scale (the adapter's ``head_writes``; models whose heads share a norm or gate refuse). The output
+        bias belongs to no head: ``incl_bias=True`` adds it as one more component, ``"bias"``;
+        ``incl_remainder`` adds the rest of the stream as ``"remainder"``; ``apply_ln`` and ``pos_slice`` as in
+        :meth:`decompose_resid`. Heads and bias sum to each block's ``hook_attn_out``.
+
+        Example:
+            >>> import prisma_widgets as pw
+            >>> model = pw.load("mouse-vit")
+            >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
+            >>> heads, labels = cache.stack_head_results(layer=1, return_labels=True, incl_bias=True)
+            >>> labels, torch.allclose(heads.sum(0), cache["attn_out", 0], atol=1e-5)
+            (['L0H0', 'L0H1', 'L0H2', 'L0H3', 'bias'], True)
+        """
+        return attribution.stack_head_results(self, self.cfg, self.adapter, layer, return_labels, incl_remainder,
+                                              pos_slice, apply_ln, incl_bias)
+
+    def apply_ln_to_stack(
+        self, residual_stack: torch.Tensor, layer: int | None = None, mlp_input: bool = False,
+        pos_slice: SliceInput = None, batch_slice: SliceInput = None, has_batch_dim: bool = True,
+        recompute_ln: bool = False,
+    ) -> torch.Tensor:
+        """A stack of residual-stream parts through the norm entering ``layer`` (``None`` / ``-1``: the final
+        norm; ``mlp_input``: the block's ``ln2``) with its scale frozen from this run, per image and position.
+
+        Centred (LayerNorm), divided by the scale the actual stream had, times the norm's weight, no bias
+        (TransformerLens folds the weight away; these models run as built). So the parts of a stream sum,
+        after this, to ``norm(stream) - norm.bias``: what each part writes into that norm's output.
+        ``pos_slice``: the positions the stack already holds (the scales are taken alike); ``batch_slice``:
+        the images to keep, taken of the stack and the scales (TransformerLens' convention for both).
+
+        Example:
+            >>> import prisma_widgets as pw
+            >>> model = pw.load("mouse-vit")
+            >>> _, cache = model.run_with_cache(pw.zoo.shapes(2)[0])
+            >>> parts = cache.apply_ln_to_stack(cache.decompose_resid(pos_slice=0), pos_slice=0)
+            >>> normed = model.adapter.final_norm()(cache["resid_post", 3][:, 0])
+            >>> torch.allclose(parts.sum(0) + model.adapter.final_norm().bias, normed, atol=1e-4)
+            True
+        """
+        return attribution.apply_ln_to_stack(self, self.cfg, self.adapter, residual_stack, layer, mlp_input,
+                                             pos_slice, batch_slice, has_batch_dim, recompute_ln)
 
     def __repr__(self) -> str:
         return f"ActivationCache({len(self._data)} activations, {_human_bytes(self.nbytes)})"

@@ -223,7 +223,7 @@ class HookedViT(nn.Module):
 
         pairs = [(name, keep) for name in self._resolve(names_filter)]
         output = self._run(images, self._active(pairs), None, stop_at_layer)
-        return output, ActivationCache(store, self.cfg, self._hook_names)
+        return output, ActivationCache(store, self.cfg, self._hook_names, self.adapter)
 
     # ----- images -----
     @property

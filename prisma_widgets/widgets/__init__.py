@@ -13,6 +13,9 @@ _WIDGETS = {
     "LogitLens": "logit_lens",
     "PatchingHeatmap": "patching_heatmap",
     "FeatureGallery": "feature_gallery",
+    "LogitAttribution": "logit_attribution",
+    "link": "link",
+    "save_html": "page",
 }
 
 __all__ = sorted(_WIDGETS)

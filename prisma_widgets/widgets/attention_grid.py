@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import traitlets
 
-from ..analysis.attention import attention_rollout
+from ..analysis.attention import attention_rollout, head_summaries
 from ..validate import check_finite
 from ._base import (
     ArrayTrait,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 DIRECTIONS = ("row", "column")
 NORMALIZATIONS = ("head", "layer", "global")
 SCALES = ("linear", "log", "percentile")
+SUMMARIES = ("none", "distance", "entropy")
 PRECISIONS = ("uint8", "float32")
 
 #: Largest absolute error of a pattern value sent as uint8, as a fraction of its row's maximum.
@@ -91,6 +92,11 @@ def grid_state(
         if rollout is not None:
             data["rollout_patterns"], data["rollout_scale"] = encode_array(rollout, "float32"), {}
     data["image_pixels"] = encode_array(display) if display is not None else {}
+    # per-head summaries over the images, a layer at a time (bounded memory)
+    per_layer = [head_summaries(patterns[:, i], grid, n_prefix_tokens) for i in range(patterns.shape[1])]
+    for key in ("distance", "entropy"):
+        table = np.stack([s[key].mean(0) for s in per_layer]) if per_layer else np.zeros((0, 0), np.float32)
+        data[f"head_{key}"] = encode_array(table, "float32")
     selection = {
         "layer": layers[0],
         "head": head_list[0],
@@ -130,6 +136,9 @@ class AttentionGrid(PrismaWidget):
         ``image_index``: which image.
         ``normalization``: colour range per ``"head"``, ``"layer"`` or ``"global"``.
         ``scale``: ``"linear"``, ``"log"`` or ``"percentile"`` (clip at ``percentile``).
+        ``summary``: ``"distance"`` (mean attention distance, in patches) or ``"entropy"`` (nats) per head,
+        averaged over the images: a layer x head table beside the grid and a bar under each thumbnail
+        (``"none"``: hidden). ``sort_heads``: order each layer's heads by that summary (local heads first).
 
     Example:
         >>> import prisma_widgets as pw
@@ -145,6 +154,8 @@ class AttentionGrid(PrismaWidget):
     _widget_name = "attention_grid"
     _esm = bundle_esm("attention_grid")
     _css = bundle_css("attention_grid")
+    #: the head selection, for prisma_widgets.link (see widgets/link.py)
+    _head_link = {"fields": {"layer": "layer", "head": "head"}, "among": {"layer": "layer_indices", "head": "head_indices"}}
 
     # data (binary)
     patterns = ArrayTrait()  # uint8 or float32 [B, L, H, Q, K]
@@ -152,6 +163,8 @@ class AttentionGrid(PrismaWidget):
     rollout_patterns = ArrayTrait()  # uint8/float32 [B, L, Q, K] or {}
     rollout_scale = ArrayTrait()  # float32 [B, L, Q] or {}
     image_pixels = ArrayTrait()  # uint8 [B, H, W, 3] or {}
+    head_distance = ArrayTrait()  # float32 [L, H]: mean attention distance (patches), mean over the images
+    head_entropy = ArrayTrait()  # float32 [L, H]: attention entropy (nats), mean over the images
     # layout (plain JSON)
     grid = traitlets.List(traitlets.Int(), default_value=[1, 1]).tag(sync=True)
     n_prefix_tokens = traitlets.Int(0).tag(sync=True)
@@ -170,6 +183,8 @@ class AttentionGrid(PrismaWidget):
     percentile = traitlets.Float(99.0).tag(sync=True)
     show_rollout = traitlets.Bool(False).tag(sync=True)
     show_detail = traitlets.Bool(True).tag(sync=True)
+    summary = traitlets.Enum(SUMMARIES, default_value="none").tag(sync=True)
+    sort_heads = traitlets.Bool(False).tag(sync=True)
     # look
     thumb_size = traitlets.Int(64, min=16, max=512).tag(sync=True)
     opacity = traitlets.Float(0.8, min=0.0, max=1.0).tag(sync=True)
@@ -309,6 +324,15 @@ class AttentionGrid(PrismaWidget):
             raise ValueError("this grid holds no patterns")
         s = decode_array(self.pattern_scale)
         return dequantize_rows(q, s) if s is not None else q.astype(np.float32)
+
+    def head_summary(self) -> dict[str, np.ndarray]:
+        """Per-head summaries over the images, ``{"distance": [L, H], "entropy": [L, H]}`` for the shown layers
+        and heads (see :func:`prisma_widgets.analysis.head_summaries`): local heads have small distances."""
+        out = {}
+        for key in ("distance", "entropy"):
+            table = decode_array(getattr(self, f"head_{key}"))
+            out[key] = table if table is not None else np.zeros((len(self.layer_indices), len(self.head_indices)), np.float32)
+        return out
 
     def rollout_values(self) -> np.ndarray | None:
         """The rollout as the front end reads it, float32 ``[B, L, Q, K]``, or ``None``."""

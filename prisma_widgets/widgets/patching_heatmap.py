@@ -97,6 +97,9 @@ class PatchingHeatmap(PrismaWidget):
     _widget_name = "patching_heatmap"
     _esm = bundle_esm("patching_heatmap")
     _css = bundle_css("patching_heatmap")
+    #: the head selection, for prisma_widgets.link (see widgets/link.py): a cell is a head in by="head"/"head_position"
+    _head_link = {"fields": {"layer": "selected.layer", "head": "selected.head"}, "among": {"layer": "layer_indices"},
+                  "count": {"head": "head_labels"}, "when": {"by": ["head", "head_position"]}}
 
     # the result (binary)
     values = ArrayTrait()  # float32 [L, *cells]

@@ -81,7 +81,7 @@ def script_safe_js(code: str) -> str:
     return code
 
 
-def _csp_hash(code: str) -> str:
+def csp_hash(code: str) -> str:
     digest = hashlib.sha256(code.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
@@ -314,7 +314,7 @@ def write_standalone_html(
     csp = "; ".join(
         [
             "default-src 'none'",
-            f"script-src {_csp_hash(bundle)} {_csp_hash(bootstrap)}",
+            f"script-src {csp_hash(bundle)} {csp_hash(bootstrap)}",
             "style-src 'unsafe-inline'",
             "img-src data: blob:",
             "font-src data:",

@@ -93,6 +93,9 @@ export interface AttentionData {
   heads: number[];
   images: string[];
   pixels: Pixels | null;
+  /** per-head summaries over the images, [L, H] each (null when the widget has none) */
+  distance: Float32Array | null;
+  entropy: Float32Array | null;
 }
 
 export function readAttention(model: TraitSource<AttentionGridTraits>): AttentionData {
@@ -113,7 +116,11 @@ export function readAttention(model: TraitSource<AttentionGridTraits>): Attentio
     const [B, H, W, C] = img.shape;
     pixels = { data: img.data as Uint8Array, B, H, W, C: C ?? 1 };
   }
-  return { patterns, rollout, rows, cols, nPrefix, T, labels, layers, heads, images, pixels };
+  const table = (key: "head_distance" | "head_entropy") => {
+    const a = decode(model.get(key) as EncodedArray);
+    return a && a.data.length === layers.length * heads.length ? Float32Array.from(a.data) : null;
+  };
+  return { patterns, rollout, rows, cols, nPrefix, T, labels, layers, heads, images, pixels, distance: table("head_distance"), entropy: table("head_entropy") };
 }
 
 export function clampInt(v: number, lo: number, hi: number): number {

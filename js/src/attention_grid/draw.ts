@@ -27,7 +27,7 @@ export function makeAtlas(nCells: number, rows: number, cols: number): Atlas {
 }
 
 /** The parts of the grid that only change on a rebuild: labels and the grey image under every thumbnail. */
-export function renderGridBackground(d: AttentionData, L: GridLayout, t: Theme, grey: HTMLCanvasElement | null): HTMLCanvasElement {
+export function renderGridBackground(d: AttentionData, L: GridLayout, t: Theme, grey: HTMLCanvasElement | null, sortedBy = ""): HTMLCanvasElement {
   const { canvas } = scratch(1, 1);
   const { ctx } = sizeCanvas(canvas, L.width, L.height);
   ctx.fillStyle = t.bg;
@@ -36,7 +36,10 @@ export function renderGridBackground(d: AttentionData, L: GridLayout, t: Theme, 
   ctx.font = `10px ${t.font}`;
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
-  d.heads.forEach((h, c) => ctx.fillText(`H${h}`, L.colCentres[c], L.headerY + L.spec.headerH / 2));
+  if (sortedBy) {
+    ctx.textAlign = "left";
+    ctx.fillText(`sorted by ${sortedBy} ↑`, L.spec.labelW, L.headerY + L.spec.headerH / 2);
+  } else d.heads.forEach((h, c) => ctx.fillText(`H${h}`, L.colCentres[c], L.headerY + L.spec.headerH / 2));
   ctx.textAlign = "right";
   d.layers.forEach((l, r) => ctx.fillText(`L${l}`, L.spec.labelW - 6, L.rowCentres[r]));
   if (L.rolloutHeaderY >= 0) {

@@ -19,6 +19,10 @@ export interface GridSpec {
   gap?: number;
   labelW?: number;
   headerH?: number;
+  /** Height of the summary bar under each head's thumbnail (0: none). */
+  barH?: number;
+  /** Per layer row, the head positions in display order (default: in order). */
+  order?: number[][];
 }
 
 export interface Cell {
@@ -30,10 +34,12 @@ export interface Cell {
   thumb: Rect;
   /** The first prefix cell; the i-th is at x + i * size. Width 0 when nPrefix is 0. */
   prefix: Rect;
+  /** The summary bar under the thumbnail (height 0 without one). */
+  bar: Rect;
 }
 
 export interface GridLayout {
-  spec: Required<GridSpec>;
+  spec: Required<Omit<GridSpec, "order">>;
   width: number;
   height: number;
   prefixSize: number;
@@ -54,26 +60,30 @@ export function prefixCellSize(thumbW: number, nPrefix: number): number {
 }
 
 export function computeGridLayout(input: GridSpec): GridLayout {
-  const spec: Required<GridSpec> = { gap: 6, labelW: 34, headerH: 16, ...input };
-  const { nLayers, nHeads, nRollout, thumbW, thumbH, nPrefix, gap, labelW, headerH } = spec;
+  const { order, ...rest } = input;
+  const spec: Required<Omit<GridSpec, "order">> = { gap: 6, labelW: 34, headerH: 16, barH: 0, ...rest };
+  const { nLayers, nHeads, nRollout, thumbW, thumbH, nPrefix, gap, labelW, headerH, barH } = spec;
   const ps = prefixCellSize(thumbW, nPrefix);
   const strip = nPrefix > 0 ? ps + 2 : 0;
-  const cellH = strip + thumbH;
+  const bar = barH > 0 ? barH + 1 : 0;
+  const cellH = strip + thumbH + bar;
   const nCols = Math.max(nHeads, nRollout);
   const colX = (c: number) => labelW + c * (thumbW + gap);
   const cells: Cell[] = [];
   const rowCentres: number[] = [];
   let y = headerH;
   for (let r = 0; r < nLayers; r++) {
-    for (let c = 0; c < nHeads; c++) {
+    const rowOrder = order?.[r] ?? Array.from({ length: nHeads }, (_, c) => c);
+    rowOrder.forEach((c, slot) => {
       cells.push({
         kind: "head",
         row: r,
         col: c,
-        thumb: { x: colX(c), y: y + strip, w: thumbW, h: thumbH },
-        prefix: { x: colX(c), y, w: ps, h: ps },
+        thumb: { x: colX(slot), y: y + strip, w: thumbW, h: thumbH },
+        prefix: { x: colX(slot), y, w: ps, h: ps },
+        bar: { x: colX(slot), y: y + strip + thumbH + 1, w: thumbW, h: bar ? barH : 0 },
       });
-    }
+    });
     rowCentres.push(y + strip + thumbH / 2);
     y += cellH + gap;
   }
@@ -89,6 +99,7 @@ export function computeGridLayout(input: GridSpec): GridLayout {
         col: c,
         thumb: { x: colX(c), y: y + strip, w: thumbW, h: thumbH },
         prefix: { x: colX(c), y, w: ps, h: ps },
+        bar: { x: colX(c), y: y + strip + thumbH, w: thumbW, h: 0 },
       });
     }
     rolloutCentreY = y + strip + thumbH / 2;
@@ -124,8 +135,9 @@ export function hitTest(layout: GridLayout, x: number, y: number, rows: number, 
       const i = Math.floor((x - cell.prefix.x) / layout.prefixSize);
       if (x >= cell.prefix.x && i < n) return { cell, token: i };
     }
-    // the gap between strip and thumb still belongs to the cell
-    if (x >= cell.thumb.x && x < cell.thumb.x + cell.thumb.w && y >= cell.prefix.y && y < cell.thumb.y) {
+    // the gap between strip and thumb, and the summary bar, still belong to the cell
+    const inColumn = x >= cell.thumb.x && x < cell.thumb.x + cell.thumb.w;
+    if (inColumn && ((y >= cell.prefix.y && y < cell.thumb.y) || (cell.bar.h > 0 && y >= cell.bar.y && y < cell.bar.y + cell.bar.h))) {
       return { cell, token: -1 };
     }
   }

@@ -5,6 +5,7 @@ import { button, el, select } from "../shared/dom";
 import type { ScaleKind } from "../shared/scale";
 import type { Traits } from "../shared/traits";
 import type { AttentionData } from "./data";
+import { SUMMARY_OPTIONS } from "./summary";
 import type { AttentionGridTraits, Normalization } from "./traits";
 
 export interface Toolbar {
@@ -17,6 +18,9 @@ export interface Toolbar {
   opacity: HTMLInputElement;
   rollout: HTMLInputElement;
   rolloutField: HTMLLabelElement;
+  summary: ReturnType<typeof select>;
+  sort: HTMLInputElement;
+  sortField: HTMLLabelElement;
   dirRow: HTMLButtonElement;
   dirCol: HTMLButtonElement;
 }
@@ -53,9 +57,14 @@ export function buildToolbar(host: HTMLElement, set: (v: Partial<AttentionGridTr
   const rollout = el("input", { attrs: { type: "checkbox" } });
   rollout.addEventListener("change", () => set({ show_rollout: rollout.checked }));
   const rolloutField = el("label", { cls: "pw-field" }, [rollout, el("span", { cls: "pw-field-label", text: "rollout row" })]);
+  const summary = select("head summary", SUMMARY_OPTIONS, "none", (v) => set({ summary: v }));
+  summary.root.title = "per head, over the images: mean attention distance in patches (local vs global heads), or entropy";
+  const sort = el("input", { attrs: { type: "checkbox" } });
+  sort.addEventListener("change", () => set({ sort_heads: sort.checked }));
+  const sortField = el("label", { cls: "pw-field", title: "order each layer's heads by the summary, smallest first" }, [sort, el("span", { cls: "pw-field-label", text: "sort heads" })]);
   const png = button("PNG", "save the current view (with its colour bar) as a PNG image", exportPng, "pw-ag-png");
-  host.append(image.root, seg, norm.root, scale.root, pctField, cmap.root, opField, rolloutField, png);
-  return { image, norm, scale, cmap, pct, pctField, opacity, rollout, rolloutField, dirRow, dirCol };
+  host.append(image.root, seg, norm.root, scale.root, pctField, cmap.root, opField, rolloutField, summary.root, sortField, png);
+  return { image, norm, scale, cmap, pct, pctField, opacity, rollout, rolloutField, summary, sort, sortField, dirRow, dirCol };
 }
 
 /** Show the traits' values in the controls; hide the image switcher (one image) and rollout box (no rollout). */
@@ -76,6 +85,9 @@ export function syncToolbar(c: Toolbar, t: Traits<AttentionGridTraits>, d: Atten
   if (document.activeElement !== c.pct) c.pct.value = String(t.get("percentile"));
   c.opacity.value = String(t.get("opacity"));
   c.rollout.checked = !!t.get("show_rollout");
+  c.summary.set(t.get("summary") ?? "none");
+  c.sort.checked = !!t.get("sort_heads");
+  c.sortField.style.display = (t.get("summary") ?? "none") === "none" ? "none" : "";
   const dir = t.get("direction");
   c.dirRow.setAttribute("aria-pressed", String(dir !== "column"));
   c.dirCol.setAttribute("aria-pressed", String(dir === "column"));

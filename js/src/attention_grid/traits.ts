@@ -4,6 +4,7 @@ import { type ArrayTrait, type AssertTrue, BASE_TRAIT_KEYS, type BaseTraits, typ
 
 export type Direction = "row" | "column";
 export type Normalization = "head" | "layer" | "global";
+export type Summary = "none" | "distance" | "entropy";
 
 export interface AttentionGridTraits extends BaseTraits {
   // data (binary)
@@ -12,6 +13,8 @@ export interface AttentionGridTraits extends BaseTraits {
   rollout_patterns: ArrayTrait;
   rollout_scale: ArrayTrait;
   image_pixels: ArrayTrait;
+  head_distance: ArrayTrait;
+  head_entropy: ArrayTrait;
   // layout
   grid: number[];
   n_prefix_tokens: number;
@@ -30,6 +33,8 @@ export interface AttentionGridTraits extends BaseTraits {
   percentile: number;
   show_rollout: boolean;
   show_detail: boolean;
+  summary: Summary;
+  sort_heads: boolean;
   // look
   thumb_size: number;
   opacity: number;
@@ -42,6 +47,8 @@ export const TRAIT_KEYS = [
   "rollout_patterns",
   "rollout_scale",
   "image_pixels",
+  "head_distance",
+  "head_entropy",
   "grid",
   "n_prefix_tokens",
   "token_labels",
@@ -58,6 +65,8 @@ export const TRAIT_KEYS = [
   "percentile",
   "show_rollout",
   "show_detail",
+  "summary",
+  "sort_heads",
   "thumb_size",
   "opacity",
 ] as const;

@@ -205,6 +205,11 @@ class Adapter(ABC):
         shared = self.attn_branch(blk, bias.to(z)) if bias is not None else None
         return per_head, shared
 
+    def block_norms(self, layer: int) -> tuple[nn.Module, nn.Module]:
+        """``(ln1, ln2)``: the norms of block ``layer`` before its attention and before its MLP (what
+        ``ActivationCache.apply_ln_to_stack(layer=...)`` freezes)."""
+        raise UnsupportedModelError(f"this adapter does not name the norms of block {layer}")
+
     # ----- text (image-text models): prompts to embeddings in the image embedding's space -----
     def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         """Text embeddings of tokenised prompts; models without a text tower say what to wrap instead."""

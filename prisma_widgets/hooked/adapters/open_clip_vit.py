@@ -197,6 +197,10 @@ class OpenClipViTAdapter(Adapter):
         out = self.blocks[layer].attn.out_proj
         return out.weight, out.bias
 
+    def block_norms(self, layer: int) -> tuple[nn.Module, nn.Module]:
+        blk = self.blocks[layer]
+        return blk.ln_1, blk.ln_2
+
     # ----- block parts -----
     def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return blk.ln_1(x)

@@ -172,6 +172,10 @@ class TimmViTAdapter(Adapter):
             return None
         return attn.proj.weight, attn.proj.bias
 
+    def block_norms(self, layer: int) -> tuple[nn.Module, nn.Module]:
+        blk = self.blocks[layer]
+        return blk.norm1, blk.norm2
+
     # ----- block parts -----
     def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return blk.norm1(x)
