@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 import prisma_widgets as pw
 
@@ -33,14 +34,18 @@ def test_summary_table_bars_and_sort(saved, offline_page, artifacts: Path):
     wait_painted(page)
     table = page.locator("canvas.pw-ag-summary")
     assert not table.is_visible()  # summary "none": hidden
-    unsorted = _cells(page)
+    plain = _cells(page)
     page.locator("label:has-text('head summary') select").select_option("distance")
     page.wait_for_function("() => document.querySelector('canvas.pw-ag-summary').offsetParent !== null")
-    assert "mean attention distance" in page.locator(".pw-ag-summary-title").text_content()
+    # the summary adds a bar under each thumbnail: wait for that geometry, so the sort below is what changes it
+    page.wait_for_function(f"() => document.querySelector('canvas.pw-ag-grid').dataset.cells !== {json.dumps(json.dumps(plain))}")
+    unsorted = _cells(page)
+    expect(page.locator(".pw-ag-summary-title")).to_contain_text("mean attention distance")
     # hover the table: a head's value, as the widget computed it
     box = table.bounding_box()
     page.mouse.move(box["x"] + 26 + 3, box["y"] + 14 + 3)  # the first cell: L0 H0
     expected = float(widget.head_summary()["distance"][0, 0])
+    expect(page.locator(".pw-ag-summary-status")).to_contain_text("L0 H0: ")
     text = page.locator(".pw-ag-summary-status").text_content()
     assert text.startswith("L0 H0: ") and abs(float(text.split(": ")[1]) - expected) < 0.01 * expected
     # sort: each layer's thumbnails in increasing distance
@@ -52,11 +57,12 @@ def test_summary_table_bars_and_sort(saved, offline_page, artifacts: Path):
         shown = [distance[layer, int(c[1])] for c in row]
         assert shown == sorted(shown), (layer, shown)
     # clicking a table cell selects that head
+    page.wait_for_timeout(100)  # let the sorted grid's repaint land before taking its digest
     grid_before = canvas_digest(page.locator("canvas.pw-ag-grid"))
     page.mouse.click(box["x"] + 26 + 3, box["y"] + 14 + 3 + 2 * (box["width"] - 26) / 4)  # L2 H0
     page.wait_for_function("() => document.querySelector('.pw-root').dataset.layer === '2' && document.querySelector('.pw-root').dataset.head === '0'")
     assert canvas_digest(page.locator("canvas.pw-ag-grid")) != grid_before
     page.locator("label:has-text('head summary') select").select_option("entropy")
-    assert "entropy" in page.locator(".pw-ag-summary-title").text_content()
+    expect(page.locator(".pw-ag-summary-title")).to_contain_text("entropy")
     page.screenshot(path=str(artifacts / "attention_grid_summary.png"), full_page=True)
     assert page.pw_log.problems() == [], page.pw_log.problems()
