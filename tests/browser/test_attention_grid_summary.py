@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -37,9 +38,8 @@ def test_summary_table_bars_and_sort(saved, offline_page, artifacts: Path):
     plain = _cells(page)
     page.locator("label:has-text('head summary') select").select_option("distance")
     page.wait_for_function("() => document.querySelector('canvas.pw-ag-summary').offsetParent !== null")
-    # the summary adds a bar under each thumbnail: wait for that geometry, so the sort below is what changes it
+    # the summary adds a bar under each thumbnail: wait for that geometry before hovering the table
     page.wait_for_function(f"() => document.querySelector('canvas.pw-ag-grid').dataset.cells !== {json.dumps(json.dumps(plain))}")
-    unsorted = _cells(page)
     expect(page.locator(".pw-ag-summary-title")).to_contain_text("mean attention distance")
     # hover the table: a head's value, as the widget computed it
     box = table.bounding_box()
@@ -50,8 +50,19 @@ def test_summary_table_bars_and_sort(saved, offline_page, artifacts: Path):
     assert text.startswith("L0 H0: ") and abs(float(text.split(": ")[1]) - expected) < 0.01 * expected
     # sort: each layer's thumbnails in increasing distance
     page.locator("label:has-text('sort heads') input").check()
-    page.wait_for_function(f"() => document.querySelector('canvas.pw-ag-grid').dataset.cells !== {json.dumps(json.dumps(unsorted))}")
     distance = widget.head_summary()["distance"]
+    expected = {layer: [int(h) for h in np.argsort(distance[layer], kind="stable")] for layer in range(4)}
+    # the grid repaints when it gets there: wait for each layer's heads, left to right, in increasing distance
+    page.wait_for_function(
+        """expected => {
+            const cells = JSON.parse(document.querySelector('canvas.pw-ag-grid').dataset.cells);
+            return Object.entries(expected).every(([layer, heads]) => {
+                const row = cells.filter(c => c[0] === Number(layer) && c[1] >= 0).sort((a, b) => a[2] - b[2]);
+                return JSON.stringify(row.map(c => c[1])) === JSON.stringify(heads);
+            });
+        }""",
+        arg=expected,
+    )
     for layer in range(4):
         row = sorted((c for c in _cells(page) if c[0] == layer and c[1] >= 0), key=lambda c: c[2])
         shown = [distance[layer, int(c[1])] for c in row]
