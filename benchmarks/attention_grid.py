@@ -18,6 +18,9 @@ Targets (issue 4): <= 6 MB for the whole grid, first paint <= 1 s, hover-to-pain
 
 Run: ``python benchmarks/attention_grid.py`` (needs the built bundle: ``cd js && npm ci && npm run build``,
 and Debian chromium at /usr/bin/chromium). Files go to ``benchmarks/results/`` (git-ignored).
+
+GPU section (``--gpu-only``, no browser): the kernel side on CUDA, building the widget (a forward pass with every
+pattern, rollout, quantisation, transfer to the host) for 1 and 16 images in bf16, against the plain forward.
 """
 
 from __future__ import annotations
@@ -162,6 +165,34 @@ def hover_circuitsvis(browser, url: str, hovers: int, n_heads: int) -> list[floa
     return res
 
 
+def gpu_section(name: str) -> int:
+    """Building the widget on CUDA (bf16) against the plain forward of the same images, median of 5."""
+    import torch
+    from skimage import data
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _timing import gpu_header, interleaved_medians, print_ratios
+
+    import prisma_widgets as pw
+
+    if not gpu_header(True):
+        return 0
+    torch.manual_seed(0)
+    model = pw.load(name, pretrained=False, device="cuda").to(torch.bfloat16)
+    for n in (1, 16):
+        images = [data.chelsea()] * n
+        pixels = model.to_pixels(images)
+        with torch.inference_mode():
+            medians = interleaved_medians({
+                "plain forward (preprocessed)": lambda pixels=pixels: model.model(pixels),
+                "AttentionGrid(model, images), every pattern": lambda images=images: pw.AttentionGrid(model, images),
+                "AttentionGrid(..., rollout=True)": lambda images=images: pw.AttentionGrid(model, images, rollout=True),
+            }, rounds=5, sync=torch.cuda.synchronize)
+        print_ratios(f"GPU bf16 {torch.cuda.get_device_name()}, {name}, {n} image(s)", medians,
+                     "plain forward (preprocessed)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="vit_base_patch16_224")
@@ -171,7 +202,10 @@ def main() -> int:
     ap.add_argument("--cv-hovers", type=int, default=8, help="pointer moves for circuitsvis (seconds each)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     ap.add_argument("--no-browser", action="store_true", help="bytes only")
+    ap.add_argument("--gpu-only", action="store_true", help="only the GPU section (benchmarks/gpu_all.py)")
     args = ap.parse_args()
+    if args.gpu_only:
+        return gpu_section(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
 
     import torch

@@ -1,6 +1,6 @@
 """The logit lens over every layer of ViT-B/16 (random weights, batch 8) as a ratio to one plain forward.
 
-    python benchmarks/logit_lens.py [--rounds 5]
+    python benchmarks/logit_lens.py [--rounds 5] [--gpu-only]
 Target: <= 1.5x. On GPU (when present) the same in bf16.
 """
 
@@ -13,7 +13,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import interleaved_medians, print_ratios  # noqa: E402
+from _timing import gpu_header, interleaved_medians, print_ratios  # noqa: E402
 
 import prisma_widgets as pw  # noqa: E402
 
@@ -37,14 +37,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--gpu-only", action="store_true", help="only the GPU section (benchmarks/gpu_all.py)")
     args = parser.parse_args()
-    print_ratios(f"CPU fp32, ViT-B/16, batch {args.batch} (target <= 1.5x)",
-                 measure("cpu", torch.float32, args.batch, args.rounds), "plain timm forward")
-    if torch.cuda.is_available():
+    if not args.gpu_only:
+        print_ratios(f"CPU fp32, ViT-B/16, batch {args.batch} (target <= 1.5x)",
+                     measure("cpu", torch.float32, args.batch, args.rounds), "plain timm forward")
+    if gpu_header(args.gpu_only):
         print_ratios(f"GPU bf16 {torch.cuda.get_device_name()}, batch {args.batch}",
                      measure("cuda", torch.bfloat16, args.batch, args.rounds * 4), "plain timm forward")
-    else:
-        print("\nno GPU here: GPU figures skipped")
 
 
 if __name__ == "__main__":

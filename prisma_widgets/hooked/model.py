@@ -12,6 +12,8 @@ from torch import nn
 
 from ..validate import check_int
 from .adapters import Adapter, adapt
+from .allocator import host_memory_is_kept
+from .arena import CacheArena
 from .cache import ActivationCache
 from .config import HookedViTConfig
 from .hook_points import ActiveHooks, HookFn, HookPoint, NameFilter, resolve_filter
@@ -59,6 +61,8 @@ class HookedViT(nn.Module):
         self._labels_resolved = labels is not None
         self._tokenizer = tokenizer
         self._transform = transform
+        #: host buffers ``run_with_cache`` reuses across calls (see :mod:`prisma_widgets.hooked.arena`)
+        self.cache_arena = CacheArena()
 
     # ----- names and hooks -----
     def hook_names(self) -> list[str]:
@@ -203,6 +207,7 @@ class HookedViT(nn.Module):
         *,
         stop_at_layer: int | None = None,
         device: torch.device | str | None = None,
+        reuse_buffers: bool | None = None,
     ) -> tuple[torch.Tensor, ActivationCache]:
         """Run and keep activations: ``(output, cache)``.
 
@@ -211,15 +216,25 @@ class HookedViT(nn.Module):
         ``hook_pattern`` or ``hook_attn_scores`` switches those blocks to explicit attention; all else
         keeps the fused kernel. With ``stop_at_layer`` the pass ends there and the output is the residual stream.
 
-        Keeping every hook holds about 1.4 GB for ViT-B/16 at batch 8. On Linux CPUs, glibc returns that memory
-        to the OS and page-faults it back on the next call; starting Python with
-        ``MALLOC_TRIM_THRESHOLD_=8589934592 MALLOC_MMAP_THRESHOLD_=33554432`` (or jemalloc) keeps it instead,
-        which brings such calls from 1.5-2x to about 1.05x of the plain forward.
+        Keeping every hook holds about 1.4 GB for ViT-B/16 at batch 8. So that such memory is not page-faulted in
+        afresh on every call, the first call on the host asks glibc to keep freed memory for reuse
+        (:mod:`prisma_widgets.hooked.allocator`; ``keep_freed_memory(False)`` there declines). Where that cannot
+        be done, or with ``reuse_buffers=True``, activations are copied into buffers kept from earlier calls
+        (``model.cache_arena``; ``.release()`` frees them); a buffer is reused only once nothing refers to it
+        any more, so tensors you keep from a cache never change. ``reuse_buffers=False`` never copies.
         """
         store: dict[str, torch.Tensor] = {}
+        on_host = (self.device if device is None else torch.device(device)).type == "cpu"
+        kept = on_host and host_memory_is_kept()
+        if reuse_buffers is None:  # CUDA's own allocator caches already
+            reuse_buffers = on_host and not kept
+        arena = self.cache_arena if reuse_buffers and on_host else None
 
         def keep(tensor: torch.Tensor, hook: HookPoint) -> None:
-            store[hook.name] = tensor.detach() if device is None else tensor.detach().to(device)
+            if arena is not None:
+                store[hook.name] = arena.copy(hook.name, tensor.detach())
+            else:
+                store[hook.name] = tensor.detach() if device is None else tensor.detach().to(device)
 
         pairs = [(name, keep) for name in self._resolve(names_filter)]
         output = self._run(images, self._active(pairs), None, stop_at_layer)
