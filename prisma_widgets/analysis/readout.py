@@ -62,6 +62,7 @@ class Readout:
         kind = model.cfg.readout
         self.text: torch.Tensor | None = None
         self.logit_scale = 1.0
+        self.logit_bias = 0.0
         if kind == "text":
             if not prompts:
                 raise ValueError(
@@ -71,6 +72,7 @@ class Readout:
             with torch.no_grad():
                 self.text = model.encode_text(self.class_names, normalize=True)
             self.logit_scale = float(model.logit_scale)
+            self.logit_bias = float(self.adapter.logit_bias())  # SigLIP's learned bias; 0 for CLIP
         elif kind == "classes":
             if prompts:
                 raise ValueError("prompts are for CLIP models; a classifier reads out its own classes")
@@ -95,15 +97,18 @@ class Readout:
         """The model's output ``[..., d_output]`` (logits or image embeddings) as scores ``[..., classes]``."""
         if self.text is None:
             return output
-        return self.logit_scale * nn.functional.normalize(output, dim=-1) @ self.text.to(output).T
+        return self.logit_scale * nn.functional.normalize(output, dim=-1) @ self.text.to(output).T + self.logit_bias
 
     def tokens(self, resid: torch.Tensor) -> torch.Tensor:
         """Every token read out as if it were the pooled one: ``[..., pos, d_model]`` -> ``[..., pos, classes]``.
 
-        The final norm, the head norm and the projection act on the last axis, so this is one matmul.
+        The final norm, the head norm and the projection act on the last axis, so this is one matmul; an
+        attention pool reads each token as if it were the only one (``adapter.pool_each``).
         """
         a = self.adapter
-        return self.scores(a.project(a.head_norm()(a.final_norm()(resid))))
+        norm = a.final_norm()
+        x = norm(a.pool_each(resid)) if a.norm_after_pool else a.pool_each(norm(resid))
+        return self.scores(a.project(a.head_norm()(x)))
 
     def pooled(self, resid: torch.Tensor) -> torch.Tensor:
         """The pooled readout exactly as the model's head computes it: ``[batch, pos, d_model]`` -> ``[batch, classes]``."""
