@@ -268,11 +268,9 @@ class HookedViT(nn.Module):
             self._tokenizer = self.adapter.default_tokenizer()
         return self._tokenizer
 
-    def encode_text(self, prompts: str | Sequence[str], normalize: bool = False) -> torch.Tensor:
-        """Text embeddings ``[n_prompts, d_output]`` of an image-text model (CLIP), for a list of prompts."""
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        tokens = self.tokenizer(prompts).to(self.device)
-        return self.adapter.encode_text(tokens, normalize=normalize)
+    def encode_text(self, prompts: str | Sequence[str] | torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """Text embeddings ``[n_prompts, d_output]`` of an image-text model (CLIP), for prompts or token ids."""
+        return self.adapter.encode_text(self.to_tokens(prompts), normalize=normalize)
 
     @property
     def logit_scale(self) -> float:

@@ -66,6 +66,12 @@ class HFVisionAdapter(HFText, HFBlocks, Adapter):
         emb = self.vision.embeddings
         self.blocks = self.vision.layers if hasattr(self.vision, "layers") else (
             self.vision.encoder.layers if hasattr(self.vision.encoder, "layers") else self.vision.encoder.layer)
+        if not hasattr(attn_of(self.blocks[0]), "q_proj"):
+            import transformers
+
+            raise UnsupportedModelError(
+                f"transformers {transformers.__version__} lays out {type(self.blocks[0]).__name__} differently: "
+                "prisma_widgets hooks the layout of transformers >= 5 (pip install -U 'transformers>=5')")
         if self.head_kind == "siglip" and not getattr(self.vision, "use_head", False):
             raise UnsupportedModelError("this SigLIP vision model has no attention-pool head (vision_use_head=False)")
         vcfg = self.vision.config

@@ -45,9 +45,19 @@ def open_clip_timm_adapter(module: nn.Module, model_name: str | None) -> TimmViT
         return OpenClipTimmEvaAdapter(module, model_name)
     if is_timm_vit(trunk):
         return OpenClipTimmViTAdapter(module, model_name)
+    kind = type(trunk).__name__
+    why = _NOT_A_VIT.get(kind, "a timm model class of its own")
     raise UnsupportedModelError(
-        f"this open_clip image tower's timm trunk is {type(trunk).__name__}, a convolutional network, not a "
-        f"vision transformer: there are no tokens and heads to hook. Supported: {SUPPORTED_FAMILIES}.")
+        f"this open_clip image tower's timm trunk is {kind}: {why}. Only timm VisionTransformer and Eva trunks are "
+        f"hooked. Supported: {SUPPORTED_FAMILIES}.")
+
+
+_NOT_A_VIT = {
+    "ConvNeXt": "a convolutional network, with no tokens or attention heads to hook",
+    "FastVit": "a convolution / attention hybrid whose token grid shrinks stage by stage",
+    "SwinTransformer": "windowed attention over a grid that shrinks stage by stage",
+    "VisionTransformerRelPos": "attention with relative position biases, a class of its own",
+}
 
 
 class OpenClipTimmHead(OpenClipText):
@@ -58,9 +68,9 @@ class OpenClipTimmHead(OpenClipText):
     def __init__(self, module: nn.Module, model_name: str | None = None) -> None:
         self.clip, self.timm_model = timm_tower(module)
         head = self.timm_model.head
-        if "pool" in head._modules:
+        if "pool" in dict(head.named_children()):
             raise UnsupportedModelError("open_clip's 2-D attention pools (abs_attn / rot_attn) are for CNN trunks")
-        self.head_linear = isinstance(head._modules.get("proj"), nn.Linear) or len(head) == 0
+        self.head_linear = isinstance(dict(head.named_children()).get("proj"), nn.Linear) or len(head) == 0
         super().__init__(self.timm_model.trunk, model_name)
         trunk = self.timm_model.trunk
         if len(head) == 0:

@@ -44,9 +44,10 @@ class OpenClipViTAdapter(OpenClipText, OpenClipBlocks, Adapter):
     def __init__(self, model: nn.Module, model_name: str | None = None) -> None:
         visual = vision_tower(model)
         if visual is None:
+            kind = type(getattr(model, "visual", model)).__name__
+            cnn = " (a convolutional network: no tokens and attention heads to hook)" if "ResNet" in kind else ""
             raise UnsupportedModelError(
-                f"this open_clip model's image tower is {type(getattr(model, 'visual', model)).__name__}; "
-                f"supported: {SUPPORTED_FAMILIES}."
+                f"this open_clip model's image tower is {kind}{cnn}; supported: {SUPPORTED_FAMILIES}."
             )
         if visual.attn_pool is not None and (visual.attn_pool_contrastive is not None or visual.pool_type != "tok"):
             raise UnsupportedModelError(

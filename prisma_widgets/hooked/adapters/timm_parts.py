@@ -1,7 +1,7 @@
 """The parts timm's ViT families share, stepped through with hooks: attention (plain, RoPE, differential),
 MLPs (plain, GLU, SwiGLU, GeGLU), attention pools, and the data config and labels of a timm model.
 
-Hook conventions (documented in ``docs/supported_models.md``):
+Hook conventions (documented in ``docs/hook_names.md``):
 
 * ``attn.hook_q`` / ``attn.hook_k`` are what enters the dot product: after q/k norm and after RoPE (rotated),
   so ``hook_pattern == softmax(q k^T / sqrt(d_head))`` holds for every family and editing ``hook_q`` edits
