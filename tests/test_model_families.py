@@ -152,6 +152,13 @@ def test_eva_hook_q_is_rotated_and_editing_it_edits_the_scores():
     assert not torch.allclose(edited["pattern", 1][0, 0], rows)
 
 
+def test_eva_on_a_non_square_grid():
+    """RoPE and the token layout follow the grid: 2 x 4 patches, a register token, no CLS."""
+    model = timm_model("vit_medium_patch16_rope_reg1_gap_256", img_size=(32, 64))
+    assert model.cfg.grid == (2, 4) and model.token_labels()[-1] == "r1c3" and model.cfg.n_tokens == 9
+    exact(model, timm_ref)
+
+
 def test_swiglu_hooks_name_the_gate_and_the_value():
     model = timm_model("eva02_tiny_patch14_224", img_size=56)
     assert "blocks.0.mlp.hook_pre_linear" in model.hook_names() and pw.act_name("pre_linear", 0) == "blocks.0.mlp.hook_pre_linear"

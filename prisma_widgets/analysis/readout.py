@@ -7,7 +7,7 @@ direction's effect on each class) and direct logit attribution. The model's adap
 family a model is.
 
 A classifier's scores are its logits. An image-text model's scores are CLIP's: ``logit_scale`` times the
-cosine between the image embedding and each prompt's text embedding.
+cosine between the image embedding and each prompt's text embedding (plus SigLIP's ``logit_bias``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``HookedViT``: TransformerLens-style hooks over a real timm or open_clip ViT."""
+"""``HookedViT``: TransformerLens-style hooks over a real timm, open_clip or Hugging Face ViT."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ FwdHooks = Iterable[tuple[Union[str, Callable[[str], bool], Sequence[Any]], Hook
 
 
 class HookedViT(nn.Module):
-    """A timm or open_clip vision transformer with TransformerLens hook points.
+    """A timm, open_clip or Hugging Face vision transformer with TransformerLens hook points.
 
     The wrapped module runs as built: no weight conversion, and with no hook editing anything and no
     attention pattern asked for, outputs are bit-identical to calling the module itself.
