@@ -7,7 +7,7 @@ direction's effect on each class) and direct logit attribution. The model's adap
 family a model is.
 
 A classifier's scores are its logits. An image-text model's scores are CLIP's: ``logit_scale`` times the
-cosine between the image embedding and each prompt's text embedding.
+cosine between the image embedding and each prompt's text embedding (plus SigLIP's ``logit_bias``).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class Readout:
         kind = model.cfg.readout
         self.text: torch.Tensor | None = None
         self.logit_scale = 1.0
+        self.logit_bias = 0.0
         if kind == "text":
             if not prompts:
                 raise ValueError(
@@ -73,6 +74,7 @@ class Readout:
             with torch.no_grad():
                 self.text = model.encode_text(self.class_names, normalize=True)
             self.logit_scale = float(model.logit_scale)
+            self.logit_bias = float(self.adapter.logit_bias())  # SigLIP's learned bias; 0 for CLIP
         elif kind == "classes":
             if prompts:
                 raise ValueError("prompts are for CLIP models; a classifier reads out its own classes")
@@ -97,15 +99,18 @@ class Readout:
         """The model's output ``[..., d_output]`` (logits or image embeddings) as scores ``[..., classes]``."""
         if self.text is None:
             return output
-        return self.logit_scale * nn.functional.normalize(output, dim=-1) @ self.text.to(output).T
+        return self.logit_scale * nn.functional.normalize(output, dim=-1) @ self.text.to(output).T + self.logit_bias
 
     def tokens(self, resid: torch.Tensor) -> torch.Tensor:
         """Every token read out as if it were the pooled one: ``[..., pos, d_model]`` -> ``[..., pos, classes]``.
 
-        The final norm, the head norm and the projection act on the last axis, so this is one matmul.
+        The final norm, the head norm and the projection act on the last axis, so this is one matmul; an
+        attention pool reads each token as if it were the only one (``adapter.pool_each``).
         """
         a = self.adapter
-        return self.scores(a.project(a.head_norm()(a.final_norm()(resid))))
+        norm = a.final_norm()
+        x = norm(a.pool_each(resid)) if a.norm_after_pool else a.pool_each(norm(resid))
+        return self.scores(a.project(a.head_norm()(x)))
 
     def pooled(self, resid: torch.Tensor) -> torch.Tensor:
         """The pooled readout exactly as the model's head computes it: ``[batch, pos, d_model]`` -> ``[batch, classes]``."""

@@ -18,6 +18,7 @@ from .model import HookedViT
 OPEN_CLIP_PREFIX = "open_clip:"
 # the hub endpoint, while a load runs in cache-only mode because the hub did not answer the probe
 _NO_NETWORK: list[str] = []
+HF_PREFIX = "hf:"
 
 
 class OfflineError(RuntimeError):
@@ -94,6 +95,7 @@ def unknown_model_error(name: str, bundled: tuple[str, ...]) -> ValueError:
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return ValueError(
         f"unknown model {name!r}.{hint} Use a timm ViT name, 'open_clip:ViT-B-32[/pretrained-tag]', "
+        "'hf:<user>/<repository>' (Hugging Face CLIP, SigLIP, ViT, DINOv2), "
         f"or a bundled model ({', '.join(bundled)})."
     )
 
@@ -134,7 +136,20 @@ def _load_open_clip(spec: str, pretrained: bool, kwargs: dict[str, Any]) -> tupl
         if isinstance(err.__cause__ or err.__context__, (OSError, ConnectionError, TimeoutError)):
             raise _offline_hint(OPEN_CLIP_PREFIX + spec, err.__cause__ or err.__context__) from err
         raise
-    return model, open_clip.get_tokenizer(arch)
+    try:
+        return model, open_clip.get_tokenizer(arch)
+    except OSError:  # a Hugging Face tokenizer that is not cached: the adapter explains when prompts need it
+        return model, None
+
+
+def _load_hf(repo: str, pretrained: bool, kwargs: dict[str, Any]) -> torch.nn.Module:
+    from .adapters.hf_hub import build_hf
+
+    try:
+        with _hub_cache_only():
+            return build_hf(repo, pretrained, kwargs)
+    except (OSError, ConnectionError, TimeoutError) as err:
+        raise _offline_hint(HF_PREFIX + repo, err) from err
 
 
 @contextlib.contextmanager
@@ -173,8 +188,10 @@ def load(
 
     ``name`` is a timm model name (``"vit_base_patch16_224"``,
     ``"timm/vit_small_patch16_224.augreg_in21k_ft_in1k"``), an open_clip spec (``"open_clip:ViT-B-32"``,
-    ``"open_clip:ViT-B-32/openai"``) or a bundled offline model (``"mouse-vit"``, ``"mouse-clip"``).
-    Extra keyword arguments go to ``timm.create_model`` / ``open_clip.create_model`` (``img_size``, ``depth`` ...).
+    ``"open_clip:ViT-B-32/openai"``), a Hugging Face repository (``"hf:openai/clip-vit-base-patch32"``,
+    ``"hf:facebook/dinov2-small"``; CLIP, SigLIP, ViT and DINOv2 models, with ``pip install 'prisma-widgets[hf]'``)
+    or a bundled offline model (``"mouse-vit"``, ``"mouse-clip"``). Extra keyword arguments go to
+    ``timm.create_model`` / ``open_clip.create_model`` / ``from_pretrained`` (``img_size``, ``depth`` ...).
 
     ``fallback`` (e.g. ``"mouse-vit"``) is loaded instead when the pretrained weights cannot be fetched
     (offline, or :func:`offline` mode is on and they are not in the local hub cache); a warning says so and
@@ -211,6 +228,8 @@ def load(
     if name.startswith(OPEN_CLIP_PREFIX):
         module, tokenizer = _load_open_clip(name[len(OPEN_CLIP_PREFIX):], pretrained, kwargs)
         hooked = HookedViT(module, name=name, tokenizer=tokenizer)
+    elif name.startswith(HF_PREFIX):
+        hooked = HookedViT(_load_hf(name[len(HF_PREFIX):], pretrained, kwargs), name=name)
     elif is_timm_name(name):
         hooked = HookedViT(_load_timm(name, pretrained, kwargs), name=name)
     else:
