@@ -1,6 +1,8 @@
-"""The four widgets end to end on one small model of every family added in issue 14: AttentionGrid, LogitLens
-(with its readout), PatchingHeatmap and FeatureGallery (a tiny SAE). Token layout is data: no CLS (SigLIP),
-registers (DINOv2, Eva), attention-pool heads, prompts or classes."""
+"""The widgets end to end on one small model of every family added in issue 14: AttentionGrid (and its head
+summaries), LogitLens (with its readout), PatchingHeatmap, FeatureGallery (a tiny SAE) and LogitAttribution
+(linked to an AttentionGrid; a clear refusal where the head is an attention pool). Token layout is data: no CLS
+(SigLIP, Eva), registers (DINOv2, Eva), a distillation token and a non-square grid (DeiT), attention-pool heads,
+prompts or classes."""
 
 from __future__ import annotations
 
@@ -15,6 +17,13 @@ from prisma_widgets.widgets._base import decode_array
 from test_model_families import toy_tokenizer
 
 PROMPTS = ["a red circle", "a blue square", "a green star"]
+
+
+def _timm_deit_distilled():
+    torch.manual_seed(0)
+    model = pw.load("deit_tiny_distilled_patch16_224", pretrained=False, img_size=(32, 48), depth=2, num_classes=3)
+    model.labels = ["circle", "square", "star"]
+    return model
 
 
 def _timm_eva():
@@ -48,6 +57,7 @@ def _hf(name):
 
 FAMILIES = {
     "timm-eva": _timm_eva,  # RoPE, a register token, no CLS, average pool
+    "timm-deit-distilled": _timm_deit_distilled,  # CLS + distillation token, two heads, a 2 x 3 grid
     "open_clip-siglip": lambda: _open_clip("ViT-B-16-SigLIP"),  # timm trunk, attention pool, logit bias
     "open_clip-custom": lambda: _open_clip("ViT-B-16", qk_norm=True, scale_heads=True),  # custom blocks
     "hf-clip": lambda: _hf("CLIPModel"),
@@ -113,3 +123,36 @@ def test_feature_gallery_on_a_tiny_sae(family):
     np.testing.assert_array_equal(decode_array(w.frequency), stats.frequency)
     assert w.d_sae == 12 and w.grid == list(model.cfg.grid)
     assert w.class_names == list(stats.class_names or [])
+
+
+def test_logit_attribution_linked_to_an_attention_grid(family):
+    model, images, prompts = family
+    if model.cfg.pooling in ("map", "attention"):  # an attention-pool head: its score does not split
+        with pytest.raises(pw.UnsupportedModelError, match="not a weighted sum of tokens"):
+            pw.LogitAttribution(model, images[0], prompts=prompts)
+        return
+    w = pw.LogitAttribution(model, images[0], prompts=prompts)
+    dla = pw.analysis.direct_logit_attribution(model, [images[0]], prompts=prompts)
+    np.testing.assert_allclose(w.values(), dla.values[0].numpy(), rtol=1e-5, atol=1e-6)
+    assert abs(float(w.values().sum()) - w.logit()) <= 1e-4 * max(1.0, abs(w.logit()))
+    L, H, T = model.cfg.n_layers, model.cfg.n_heads, model.cfg.n_tokens
+    assert w.token_labels == model.token_labels() and w.grid == list(model.cfg.grid)
+    assert w.n_prefix_tokens == model.cfg.n_prefix_tokens and (w.n_layers, w.n_heads) == (L, H)
+    label = f"L{w.layer}H{w.head}"  # the selected head's source map: over this layout's tokens, summing to its value
+    source = w.position_map(label)
+    assert source.shape == (T,)
+    assert abs(float(source.sum()) - float(w.values()[w.labels.index(label)])) <= 1e-4 * max(1.0, abs(w.logit()))
+    pooled = decode_array(w.pooled_attention)
+    assert pooled.shape == (L, H, T)
+    np.testing.assert_allclose(pooled.sum(-1), np.ones((L, H)), atol=1e-5)
+    grid = pw.AttentionGrid(model, images[:2], precision="float32")
+    pw.link(w, grid)
+    w.layer, w.head = L - 1, H - 1
+    assert (grid.layer, grid.head) == (L - 1, H - 1)
+    grid.head = 0
+    assert (w.head, w.part) == (0, "head")
+    summary = grid.head_summary()  # mean attention distance and entropy on this layout
+    rows, cols = model.cfg.grid
+    assert summary["distance"].shape == summary["entropy"].shape == (L, H)
+    assert np.all(summary["distance"] >= 0) and np.all(summary["distance"] <= np.hypot(rows - 1, cols - 1) + 1e-5)
+    assert np.all(summary["entropy"] >= 0) and np.all(summary["entropy"] <= np.log(T) + 1e-5)

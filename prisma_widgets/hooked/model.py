@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..validate import check_int
+from ..validate import check_int, check_strings
 from .adapters import Adapter, adapt
+from .adapters.text_tower import check_tokens
 from .cache import ActivationCache
 from .config import HookedViTConfig
 from .hook_points import ActiveHooks, HookFn, HookPoint, NameFilter, resolve_filter
@@ -290,9 +291,11 @@ class HookedViT(nn.Module):
     def to_tokens(self, prompts: str | Sequence[str] | torch.Tensor) -> torch.Tensor:
         """Prompts through the model's tokenizer (token id tensors pass through) on the model's device."""
         if isinstance(prompts, torch.Tensor):
-            return prompts.to(self.device)
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        return self.tokenizer(prompts).to(self.device)
+            tokens = prompts
+        else:
+            prompts = check_strings([prompts] if isinstance(prompts, str) else prompts, "prompts")
+            tokens = self.tokenizer(prompts)
+        return check_tokens(tokens, self.adapter).to(self.device)
 
     def run_text_with_hooks(self, prompts: str | Sequence[str] | torch.Tensor, fwd_hooks: FwdHooks = ()) -> torch.Tensor:
         """The prompts' text embeddings ``[n, d_output]`` (not normalised) with hooks on the text tower.

@@ -159,6 +159,18 @@ class Adapter(ABC):
         """``w [pos]`` with ``pool(x) == sum_t w[t] * x[t]`` when the pooling is linear in the tokens; else ``None``."""
         return None
 
+    def pool_slot_weights(self) -> torch.Tensor | None:
+        """``w [slot, pos]``: the head reads ``slot`` weighted sums of the tokens side by side, and :meth:`pool`
+        returns them concatenated, ``[batch, slot * d]`` (DeiT's CLS and distillation tokens, DINOv2's CLS token
+        and patch mean: two slots). One slot, :meth:`pool_weights`, for the rest; ``None`` when it is not linear."""
+        w = self.pool_weights()
+        return None if w is None else w[None]
+
+    def pooled_projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(weight [d_output, slot * d], bias)`` of the last linear map on :meth:`pool`'s output, every slot side
+        by side (:meth:`projection` reads one token in every slot; here each slot keeps its own columns)."""
+        return self.projection()
+
     def head_norm(self) -> nn.Module:
         """A norm on the pooled vector before the projection (timm ``fc_norm``); ``nn.Identity`` when none."""
         return nn.Identity()
@@ -211,8 +223,20 @@ class Adapter(ABC):
 
     def block_norms(self, layer: int) -> tuple[nn.Module, nn.Module]:
         """``(ln1, ln2)``: the norms of block ``layer`` before its attention and before its MLP (what
-        ``ActivationCache.apply_ln_to_stack(layer=...)`` freezes)."""
+        ``ActivationCache.apply_ln_to_stack(layer=...)`` freezes); ``nn.Identity`` where a branch reads the stream
+        itself (post-norm blocks); :class:`UnsupportedModelError` when no one norm feeds the branch."""
         raise UnsupportedModelError(f"this adapter does not name the norms of block {layer}")
+
+    def mlp_reads_resid_mid(self, layer: int) -> bool:
+        """Whether block ``layer``'s MLP reads the stream after its attention (``hook_resid_mid``, a sequential
+        block) rather than the block's input, side by side with attention (a parallel block)."""
+        return True
+
+    def heads_split_by_source(self, layer: int) -> bool:
+        """Whether block ``layer``'s ``hook_z`` is each head's pattern times its values, ``z[q] = sum_k
+        pattern[q, k] v[k]`` (the same heads in ``hook_pattern`` and ``hook_v``), so a head's write splits over
+        the tokens it reads. Not so for differential attention (two softmaxes, then a norm per head)."""
+        return True
 
     # ----- text (image-text models): prompts to embeddings in the image embedding's space -----
     def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:

@@ -22,7 +22,16 @@ from torch import nn
 from ..config import HookedViTConfig
 from ..hook_points import ActiveHooks
 from .base import SUPPORTED_FAMILIES, Adapter, UnsupportedModelError
-from .hf_blocks import HFBlocks, attn_of, block_mlp_out_weight, block_out_projection, heads_of, mlp_gated, mlp_width
+from .hf_blocks import (
+    HFBlocks,
+    attn_of,
+    block_mlp_out_weight,
+    block_out_projection,
+    heads_of,
+    layout,
+    mlp_gated,
+    mlp_width,
+)
 from .hf_text import HFText, image_processor
 
 # class name -> (attribute holding the vision model or "" for the module itself, head kind)
@@ -185,6 +194,24 @@ class HFVisionAdapter(HFText, HFBlocks, Adapter):
         w = torch.zeros(self.cfg.n_tokens)
         w[0] = 1.0
         return w
+
+    def pool_slot_weights(self) -> torch.Tensor | None:
+        if self.head_kind != "cls+mean":
+            return super().pool_slot_weights()
+        w = torch.zeros(2, self.cfg.n_tokens)
+        w[0, 0] = 1.0  # the CLS token, then the mean of the patches (registers left out), side by side
+        w[1, 1 + self.n_registers:] = 1.0 / self.cfg.n_patches
+        return w
+
+    def pooled_projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        lin = self._linear_head()
+        if self.head_kind != "cls+mean" or lin is None:
+            return self.projection()
+        return lin.weight, lin.bias
+
+    def block_norms(self, layer: int) -> tuple[nn.Module, nn.Module]:
+        blk = self.blocks[layer]
+        return getattr(blk, layout(blk)[0]), getattr(blk, layout(blk)[3])
 
     def projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         lin = self._linear_head()

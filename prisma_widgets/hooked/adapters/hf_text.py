@@ -8,7 +8,6 @@ input), and no tokenizer: pass ``pw.HookedViT(model, tokenizer=...)``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,17 +15,13 @@ import torch
 from torch import nn
 
 from ..hook_points import ActiveHooks
+from ..hub import stay_local
 from .base import UnsupportedModelError
 from .hf_blocks import HFBlocks
 from .text_tower import PREFIX, TextTower
 
 # model type -> the image processor family whose defaults it uses
 _PROCESSOR_TYPES = {"clip_vision_model": "clip", "siglip_vision_model": "siglip", "dinov2_with_registers": "dinov2"}
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("PRISMA_WIDGETS_OFFLINE", "HF_HUB_OFFLINE"))
 
 
 def _repository(module: nn.Module) -> str | None:
@@ -41,7 +36,7 @@ def image_processor(module: nn.Module, size: tuple[int, int]) -> Any:
         from transformers import AutoImageProcessor
 
         try:
-            return AutoImageProcessor.from_pretrained(repo, local_files_only=_offline())
+            return AutoImageProcessor.from_pretrained(repo, local_files_only=stay_local(repo))
         except (OSError, ValueError):
             pass  # not on the Hub / not cached: build it from the config below
     import transformers
@@ -73,6 +68,8 @@ class HFTextTower(HFBlocks, TextTower):
         self.src = model.text_model
         self.blocks = self.src.encoder.layers
         self.causal = type(model).__name__ == "CLIPModel"
+        config = self.src.config
+        self.vocab_size, self.context_length = int(config.vocab_size), int(config.max_position_embeddings)
         super().__init__()
 
     def embed(self, tokens: torch.Tensor, hooks: ActiveHooks) -> torch.Tensor:
@@ -145,7 +142,7 @@ class HFText:
         from transformers import AutoTokenizer
 
         try:
-            tok = AutoTokenizer.from_pretrained(repo, local_files_only=_offline())
+            tok = AutoTokenizer.from_pretrained(repo, local_files_only=stay_local(repo))
         except OSError as err:
             raise RuntimeError(f"the tokenizer of {repo!r} could not be loaded ({err}); fetch it once online, or "
                                "pass pw.HookedViT(model, tokenizer=...)") from err

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..hook_points import ActiveHooks
+from ..hub import cache_only, stay_local
 from .base import UnsupportedModelError
 from .open_clip_blocks import OpenClipBlocks, check_blocks
 from .text_tower import PREFIX, TextTower
@@ -41,6 +42,9 @@ class OpenClipTextTower(OpenClipBlocks, TextTower):
             raise UnsupportedModelError("this open_clip text transformer runs sequence-first (an old open_clip)")
         self.blocks = self.src.transformer.resblocks
         check_blocks(self.blocks, "text")
+        self.vocab_size = int(self.src.token_embedding.num_embeddings)
+        self.context_length = int(self.src.context_length)
+        self.exact_length = not self.separate  # CLIP adds its whole position embedding
         super().__init__()
 
     def embed(self, tokens: torch.Tensor, hooks: ActiveHooks) -> torch.Tensor:
@@ -119,14 +123,16 @@ class OpenClipText:
             return SimpleTokenizer(context_length=int(clip.context_length))
         import open_clip
 
-        name = (self.cfg.model_name or "").removeprefix("open_clip:").split("/")[0]
-        if name not in open_clip.list_models():
+        spec = (self.cfg.model_name or "").removeprefix("open_clip:")
+        name = spec if spec.startswith("hf-hub:") else spec.split("/")[0]
+        if name not in open_clip.list_models() and not name.startswith("hf-hub:"):
             raise ValueError(
                 "this CLIP's text tower does not use the OpenAI BPE vocabulary: pass "
                 "pw.HookedViT(clip, tokenizer=open_clip.get_tokenizer(<model name>))")
         try:
-            return open_clip.get_tokenizer(name)
-        except OSError as err:
+            with cache_only(stay_local()):  # no network: the local cache at once, not a minute of retries
+                return open_clip.get_tokenizer(name)
+        except (OSError, RuntimeError) as err:
             raise RuntimeError(
                 f"{name}'s tokenizer is a Hugging Face tokenizer that could not be loaded ({err}). Fetch it once "
                 f"online (open_clip.get_tokenizer({name!r})), or pass pw.HookedViT(model, tokenizer=...)") from err

@@ -10,12 +10,13 @@ tower uses, with the text tower's attention mask).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..hook_points import BLOCK_POINTS, ActiveHooks
-from .base import walk_block
+from .base import UnsupportedModelError, walk_block
 
 PREFIX = "text."
 
@@ -27,6 +28,10 @@ class TextTower(ABC):
     attn_mask: torch.Tensor | None = None
     gated_mlp: bool = False
     has_pos_embed: bool = True
+    #: token ids run 0 .. vocab_size - 1; a prompt holds at most context_length of them (exactly, if exact_length)
+    vocab_size: int
+    context_length: int
+    exact_length: bool = False
 
     def __init__(self) -> None:
         self.names: list[dict[str, str]] = [
@@ -67,3 +72,32 @@ class TextTower(ABC):
         """The stream after the last block to the embedding (final norm with ``ln_final.hook_normalized``,
         pooling, projection)."""
 
+
+
+def check_tokens(tokens: Any, adapter: Any) -> torch.Tensor:
+    """Token ids ``[batch, ctx]`` as the model's text tower takes them (a single prompt's ``[ctx]`` gets a batch
+    axis), or an error naming what is wrong and the fix: not integers, no prompts, a length or an id the tower
+    cannot take (its position embedding, its vocabulary). A text encoder without hooks gets the shape checks."""
+    fix = "Pass the prompts as strings (model.to_tokens(['a photo of a cat'])), or ids from model.tokenizer."
+    if not isinstance(tokens, torch.Tensor):
+        raise TypeError(f"token ids must be a torch tensor; got {type(tokens).__name__}. {fix}")
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        raise TypeError(f"token ids must be integers (torch.long); got {tokens.dtype}. {fix}")
+    if tokens.ndim == 1:
+        tokens = tokens[None]
+    if tokens.ndim != 2 or tokens.shape[0] == 0:
+        raise ValueError(f"token ids must be [prompt, position] with at least one prompt; got shape "
+                         f"{list(tokens.shape)}. {fix}")
+    try:
+        tower = adapter.text_tower()
+    except UnsupportedModelError:  # a text encoder without hooks (open_clip's HF encoders): its own checks
+        return tokens
+    n, length = int(tokens.shape[1]), int(tower.context_length)
+    if (tower.exact_length and n != length) or not 1 <= n <= length:
+        need = f"exactly {length}" if tower.exact_length else f"1 to {length}"
+        raise ValueError(f"this text tower takes {need} tokens per prompt (its position embedding); got {n}. {fix}")
+    lo, hi = int(tokens.min()), int(tokens.max())
+    if lo < 0 or hi >= tower.vocab_size:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"token id {bad} is outside this text tower's vocabulary (0 to {tower.vocab_size - 1}). {fix}")
+    return tokens

@@ -184,8 +184,25 @@ class TimmViTAdapter(Adapter):
             return None
         return w
 
+    def pool_slot_weights(self) -> torch.Tensor | None:
+        if not self.distilled:
+            return super().pool_slot_weights()
+        w = torch.zeros(2, self.cfg.n_tokens)
+        w[0, 0] = w[1, 1] = 1.0  # the CLS token for the head, the distillation token for head_dist
+        return w
+
+    def pooled_projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        m = self.tower
+        if not self.distilled:
+            return self.projection()
+        if not (isinstance(m.head, nn.Linear) and isinstance(m.head_dist, nn.Linear)):
+            return None, None
+        # the model averages its two heads' logits
+        return torch.cat([m.head.weight, m.head_dist.weight], dim=1) / 2, (m.head.bias + m.head_dist.bias) / 2
+
     def head_norm(self) -> nn.Module:
-        return self.tower.fc_norm
+        # the distilled head reads its two tokens as they are (timm's forward_head there has no fc_norm)
+        return nn.Identity() if self.distilled else self.tower.fc_norm
 
     def projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         m = self.tower
@@ -226,7 +243,26 @@ class TimmViTAdapter(Adapter):
 
     def block_norms(self, layer: int) -> tuple[nn.Module, nn.Module]:
         blk = self.blocks[layer]
+        kind = type(blk).__name__
+        if kind in _POST_NORM:  # attention and MLP read the stream itself; their norms act on what they write
+            return nn.Identity(), nn.Identity()
+        if kind == "ParallelThingsBlock":
+            raise UnsupportedModelError(
+                f"block {layer} runs {blk.num_parallel} attention branches and {blk.num_parallel} MLPs side by side, "
+                "each behind its own norm: there is no one norm before its attention or its MLP to apply")
+        if parallel.is_parallel(blk):  # one norm feeds attention and MLP alike
+            return blk.in_norm, blk.in_norm
         return blk.norm1, blk.norm2
+
+    def mlp_reads_resid_mid(self, layer: int) -> bool:
+        blk = self.blocks[layer]
+        return not parallel.is_parallel(blk) or type(blk).__name__ == "ParallelThingsBlock"
+
+    def heads_split_by_source(self, layer: int) -> bool:
+        blk = self.blocks[layer]
+        if parallel.is_parallel(blk):
+            return type(blk).__name__ != "DiffParallelScalingBlock"
+        return parts.attention_kind(blk.attn) != "diff"
 
     # ----- block parts -----
     def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
