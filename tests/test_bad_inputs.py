@@ -324,6 +324,17 @@ CASES = {
                               r"ids from model\.tokenizer"),
     "text tokens [0, ctx]": (lambda c, p: c.mc.encode_text(torch.zeros(0, 32, dtype=torch.long)), ValueError,
                              r"at least one prompt; got shape \[0, 32\]", r"Pass the prompts as strings"),
+    # ---- direct logit attribution: targets, classes and switches checked before the model runs
+    "dla target=1.5": (lambda c, p: pw.analysis.direct_logit_attribution(c.mv, c.imgs[:1], target=1.5), ValueError,
+                       r"target must be an integer >= 0 and <= 7; got 1\.5", r"class index in 0\.\.7 .*or a class name"),
+    "dla position_classes=[99]": (lambda c, p: pw.analysis.direct_logit_attribution(
+        c.mv, c.imgs[:1], by_position=True, position_classes=[99]), ValueError,
+        r"position_classes must be an integer >= 0 and <= 7; got 99", r"class index in 0\.\.7"),
+    "dla heads='yes'": (lambda c, p: pw.analysis.direct_logit_attribution(c.mv, c.imgs[:1], heads="yes"), TypeError,
+                        r"heads must be True or False; got 'yes'", r"True or False"),
+    "dla prompts='a circle'": (lambda c, p: pw.analysis.direct_logit_attribution(c.mc, c.imgs[:1], prompts="a circle"),
+                               TypeError, r"prompts must be a list of strings; got 'a circle'",
+                               r"prompts=\['a photo of a cat'"),
     # ---- loading
     "pw.load('hf:<missing folder>')": (lambda c, p: pw.load(f"hf:{p}"), FileNotFoundError, r"no folder .*never-made",
                                         r"a Hub repository \('openai/clip-vit-base-patch32'\) or a model folder"),

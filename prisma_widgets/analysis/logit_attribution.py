@@ -26,6 +26,7 @@ import torch
 
 from ..hooked.adapters.base import UnsupportedModelError
 from ..hooked.attribution import head_results
+from ..validate import check_bool, check_int, check_strings
 from .frozen_readout import FrozenReadout
 from .readout import Readout, needs_prompts
 
@@ -131,7 +132,8 @@ def direct_logit_attribution(
             ``pooled_attention`` in the result; asks for every layer's attention pattern).
         heads: one component per head (default), or one per layer's attention (``"L{l} attn"``) for models
             whose heads have no separate writes.
-        position_classes: with ``by_position``, also split these classes' scores (``class_by_position``).
+        position_classes: with ``by_position``, also split these classes' scores (``class_by_position``;
+            indices or names).
 
     The norms' scales are frozen at their values in this run (TransformerLens' ``apply_ln_to_stack``): the
     final norm per token (or per pooled vector), the head norm per image, and for CLIP the image embedding's
@@ -153,7 +155,8 @@ def direct_logit_attribution(
         >>> torch.allclose(diff.logit, diff.scores[:, 0] - diff.scores[:, 1])
         True
     """
-    prompts = _with_target_prompts(model, target, prompts)
+    by_position, heads = check_bool(by_position, "by_position"), check_bool(heads, "heads")
+    prompts = _with_target_prompts(model, target, check_strings(prompts, "prompts") if prompts is not None else None)
     readout = Readout(model, prompts=prompts)
     if by_position:
         _check_by_position(model, heads)
@@ -181,7 +184,7 @@ def direct_logit_attribution(
             token_labels=list(model.token_labels()), grid=tuple(cfg.grid), n_prefix_tokens=cfg.n_prefix_tokens,
         )
         if by_position:
-            extra = [int(c) for c in (position_classes or [])]
+            extra = [_class_index(c, readout.names, "position_classes") for c in (position_classes or [])]
             columns = [t] + ([v] if v is not None else []) + [torch.full_like(t, c) for c in extra]
             per_pos, pooled_attention = _by_position(model, cache, frozen, torch.stack(columns, 1), bias, heads)
             own = per_pos[..., 0] - per_pos[..., 1] if v is not None else per_pos[..., 0]
@@ -206,7 +209,7 @@ def _with_target_prompts(model: HookedViT, target: Target, prompts: Sequence[str
     return out
 
 
-def _class_index(x: Any, names: list[str]) -> int:
+def _class_index(x: Any, names: list[str], what: str = "target") -> int:
     if isinstance(x, str):
         if x in names:
             return names.index(x)
@@ -216,10 +219,9 @@ def _class_index(x: Any, names: list[str]) -> int:
         close = difflib.get_close_matches(x, names, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"no class named {x!r}.{hint} Pass a class index, or one of model.labels.")
-    i = int(x)
-    if not 0 <= i < len(names):
-        raise ValueError(f"class index {i} is out of range: there are {len(names)} classes")
-    return i
+    n = len(names)
+    fix = f"Pass a class index in 0..{n - 1} (there are {n} classes), or a class name."
+    return int(check_int(x, what, at_least=0, at_most=n - 1, fix=fix))
 
 
 def _resolve_target(target: Target, names: list[str], scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
