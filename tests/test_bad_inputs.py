@@ -326,10 +326,10 @@ CASES = {
                              r"at least one prompt; got shape \[0, 32\]", r"Pass the prompts as strings"),
     # ---- direct logit attribution: targets, classes and switches checked before the model runs
     "dla target=1.5": (lambda c, p: pw.analysis.direct_logit_attribution(c.mv, c.imgs[:1], target=1.5), ValueError,
-                       r"target must be an integer >= 0 and <= 7; got 1\.5", r"class index in 0\.\.7 .*or a class name"),
+                       r"target must be an integer; got 1\.5", r"class index in 0\.\.7, or a class name"),
     "dla position_classes=[99]": (lambda c, p: pw.analysis.direct_logit_attribution(
         c.mv, c.imgs[:1], by_position=True, position_classes=[99]), ValueError,
-        r"position_classes must be an integer >= 0 and <= 7; got 99", r"class index in 0\.\.7"),
+        r"position_classes: class index 99 is out of range: there are 8 classes", r"class index in 0\.\.7"),
     "dla heads='yes'": (lambda c, p: pw.analysis.direct_logit_attribution(c.mv, c.imgs[:1], heads="yes"), TypeError,
                         r"heads must be True or False; got 'yes'", r"True or False"),
     "dla prompts='a circle'": (lambda c, p: pw.analysis.direct_logit_attribution(c.mc, c.imgs[:1], prompts="a circle"),

@@ -220,8 +220,11 @@ def _class_index(x: Any, names: list[str], what: str = "target") -> int:
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"no class named {x!r}.{hint} Pass a class index, or one of model.labels.")
     n = len(names)
-    fix = f"Pass a class index in 0..{n - 1} (there are {n} classes), or a class name."
-    return int(check_int(x, what, at_least=0, at_most=n - 1, fix=fix))
+    fix = f"Pass a class index in 0..{n - 1}, or a class name."
+    i = int(check_int(x, what, fix=fix))
+    if not 0 <= i < n:
+        raise ValueError(f"{what}: class index {i} is out of range: there are {n} classes. {fix}")
+    return i
 
 
 def _resolve_target(target: Target, names: list[str], scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
