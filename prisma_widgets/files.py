@@ -232,6 +232,25 @@ def read_safetensors(path: str, what: str, fix: str, framework: str = "pt") -> t
     return tensors, metadata
 
 
+def check_safetensors(path: str, what: str, fix: str) -> None:
+    """Open a safetensors file's header without reading its tensors: an empty, truncated (the header's
+    tensors past the end of the file) or garbled one is a :class:`DamagedFileError` naming it."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as fh:
+            list(fh.keys())
+    except FileNotFoundError:
+        raise
+    except PermissionError:
+        raise read_denied(path, what) from None
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for bad headers
+        raise DamagedFileError(
+            f"{path} is damaged: {what} cannot be read as safetensors ({err}; {_size(path)}: empty, truncated "
+            f"or not a safetensors file). {fix}"
+        ) from None
+
+
 def checked_tensors(tensors: Mapping[str, Any], path: str, what: str, fix: str) -> None:
     """Refuse NaN or inf in loaded weights, naming the file and the tensor."""
     from .validate import check_finite

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -406,6 +407,105 @@ def test_load_with_fallback_and_no_network_falls_back_in_seconds(tmp_path):
     for conn in accepted:
         conn.close()
 
+
+
+HUB_NAMES = """
+import json, sys, time, warnings
+import prisma_widgets as pw
+from prisma_widgets.hooked.coverage import catalog
+out = {}
+for key, call in [("hf", lambda: pw.load("hf:openai/clip-vit-base-patch32", fallback="mouse-vit")),
+                  ("open_clip hf-hub", lambda: pw.load("open_clip:hf-hub:timm/ViT-B-16-SigLIP", fallback="mouse-vit")),
+                  ("hf config", lambda: pw.load("hf:facebook/dinov2-small", pretrained=False)),
+                  ("tokenizer", lambda: pw.HookedViT(catalog.open_clip_small("ViT-B-16-SigLIP", image_size=32),
+                                                     name="open_clip:ViT-B-16-SigLIP").tokenizer)]:
+    start = time.monotonic()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        try:
+            result = "loaded " + str(getattr(call(), "name", ""))
+        except Exception as err:
+            result = type(err).__name__ + ": " + str(err)
+    out[key] = [time.monotonic() - start, result]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_hugging_face_names_without_network_fall_back_in_seconds(tmp_path):
+    """hf: repositories, open_clip hf-hub: names and Hugging Face tokenizers: one short probe, then the local
+    cache only (before: a minute and more of the hub client's retries for each)."""
+    closed = __import__("socket").socket()
+    closed.bind(("127.0.0.1", 0))
+    endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "PRISMA_WIDGETS_OFFLINE")}
+    env.update(PYTHONPATH=REPO, HF_HOME=str(tmp_path / "hf"), OMP_NUM_THREADS="1", HF_ENDPOINT=endpoint)
+    proc = subprocess.run([sys.executable, "-c", HUB_NAMES], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["hf"][1] == out["open_clip hf-hub"][1] == "loaded mouse-vit", out
+    assert out["hf config"][1].startswith("OfflineError: could not fetch the configuration of 'hf:facebook/dinov2-small'")
+    assert "Hugging Face tokenizer that could not be loaded" in out["tokenizer"][1], out
+    assert all(seconds < 15 for seconds, _ in out.values()), out
+
+
+def _tiny_hf_folder(folder: pathlib.Path) -> pathlib.Path:
+    from prisma_widgets.hooked.coverage import catalog
+
+    torch.manual_seed(0)
+    catalog.hf_builders()["ViTForImageClassification"]().save_pretrained(folder)
+    return folder
+
+
+def test_hugging_face_model_folders_name_the_damaged_file(tmp_path):
+    good = _tiny_hf_folder(tmp_path / "good")
+    assert pw.load(f"hf:{good}").cfg.n_classes == 7
+
+    def variant(name, change):
+        folder = tmp_path / name
+        shutil.copytree(good, folder)
+        change(folder)
+        return f"hf:{folder}"
+
+    half = lambda f: f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])  # noqa: E731
+    cases = [
+        (variant("config", lambda d: half(d / "config.json")), DamagedFileError, r"config\.json is damaged: the "
+         r"model's configuration is not valid JSON", r"model\.save_pretrained"),
+        (variant("weights", lambda d: half(d / "model.safetensors")), DamagedFileError, r"model\.safetensors is "
+         r"damaged: a weights file of this model cannot be read as safetensors", r"download it again"),
+        (variant("empty", lambda d: (d / "model.safetensors").write_bytes(b"")), DamagedFileError, r"0 bytes", r"again"),
+        (variant("no-weights", lambda d: (d / "model.safetensors").unlink()), FileNotFoundError,
+         r"holds a configuration but no weights", r"pretrained=False for random weights"),
+        (variant("no-config", lambda d: (d / "config.json").unlink()), FileNotFoundError, r"holds no config\.json",
+         r"model\.save_pretrained\(folder\) holds config\.json"),
+    ]
+    for name, kind, problem, fix in cases:
+        with pytest.raises(kind, match=problem) as info:
+            pw.load(name)
+        assert re.search(fix, str(info.value)), str(info.value)
+    assert pw.load(cases[1][0], pretrained=False).cfg.n_layers == 2  # random weights never read the weights file
+
+
+def test_a_damaged_download_in_the_hub_cache_is_named(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    good = _tiny_hf_folder(tmp_path / "good")
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    for repo, files in {"user/tiny": ("config.json", "model.safetensors"),
+                        "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k": ("model.safetensors",)}.items():
+        root = cache / f"models--{repo.replace('/', '--')}"
+        (root / "snapshots" / "abc").mkdir(parents=True)
+        (root / "refs").mkdir()
+        (root / "refs" / "main").write_text("abc")
+        for name in files:
+            data = (good / name).read_bytes()
+            (root / "snapshots" / "abc" / name).write_bytes(data if name.endswith(".json") else data[:1000])
+    for name in ("hf:user/tiny", "vit_tiny_patch16_224.augreg_in21k_ft_in1k"):
+        with pytest.raises(DamagedFileError, match=rf"a downloaded file of '{re.escape(name)}' is damaged "
+                                                   r"\(SafetensorError.*Delete the local copy .*load it again online"):
+            pw.load(name)
 
 
 def test_a_finished_cache_in_a_read_only_folder_is_reused(mouse, images, clean):

@@ -26,6 +26,7 @@ import torch
 
 from ..hooked.adapters.base import UnsupportedModelError
 from ..hooked.attribution import head_results
+from ..validate import check_bool, check_int, check_strings
 from .frozen_readout import FrozenReadout
 from .readout import Readout, needs_prompts
 
@@ -131,7 +132,8 @@ def direct_logit_attribution(
             ``pooled_attention`` in the result; asks for every layer's attention pattern).
         heads: one component per head (default), or one per layer's attention (``"L{l} attn"``) for models
             whose heads have no separate writes.
-        position_classes: with ``by_position``, also split these classes' scores (``class_by_position``).
+        position_classes: with ``by_position``, also split these classes' scores (``class_by_position``;
+            indices or names).
 
     The norms' scales are frozen at their values in this run (TransformerLens' ``apply_ln_to_stack``): the
     final norm per token (or per pooled vector), the head norm per image, and for CLIP the image embedding's
@@ -153,8 +155,11 @@ def direct_logit_attribution(
         >>> torch.allclose(diff.logit, diff.scores[:, 0] - diff.scores[:, 1])
         True
     """
-    prompts = _with_target_prompts(model, target, prompts)
+    by_position, heads = check_bool(by_position, "by_position"), check_bool(heads, "heads")
+    prompts = _with_target_prompts(model, target, check_strings(prompts, "prompts") if prompts is not None else None)
     readout = Readout(model, prompts=prompts)
+    if by_position:
+        _check_by_position(model, heads)
     cfg = model.cfg
     L = cfg.n_layers
     final = f"blocks.{L - 1}.hook_resid_post"
@@ -179,7 +184,7 @@ def direct_logit_attribution(
             token_labels=list(model.token_labels()), grid=tuple(cfg.grid), n_prefix_tokens=cfg.n_prefix_tokens,
         )
         if by_position:
-            extra = [int(c) for c in (position_classes or [])]
+            extra = [_class_index(c, readout.names, "position_classes") for c in (position_classes or [])]
             columns = [t] + ([v] if v is not None else []) + [torch.full_like(t, c) for c in extra]
             per_pos, pooled_attention = _by_position(model, cache, frozen, torch.stack(columns, 1), bias, heads)
             own = per_pos[..., 0] - per_pos[..., 1] if v is not None else per_pos[..., 0]
@@ -204,7 +209,7 @@ def _with_target_prompts(model: HookedViT, target: Target, prompts: Sequence[str
     return out
 
 
-def _class_index(x: Any, names: list[str]) -> int:
+def _class_index(x: Any, names: list[str], what: str = "target") -> int:
     if isinstance(x, str):
         if x in names:
             return names.index(x)
@@ -214,9 +219,11 @@ def _class_index(x: Any, names: list[str]) -> int:
         close = difflib.get_close_matches(x, names, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"no class named {x!r}.{hint} Pass a class index, or one of model.labels.")
-    i = int(x)
-    if not 0 <= i < len(names):
-        raise ValueError(f"class index {i} is out of range: there are {len(names)} classes")
+    n = len(names)
+    fix = f"Pass a class index in 0..{n - 1}, or a class name."
+    i = int(check_int(x, what, fix=fix))
+    if not 0 <= i < n:
+        raise ValueError(f"{what}: class index {i} is out of range: there are {n} classes. {fix}")
     return i
 
 
@@ -251,34 +258,64 @@ def _difference(x: torch.Tensor, t: torch.Tensor, v: torch.Tensor | None) -> tor
 def _pooled_parts(
     model: HookedViT, cache: Any, token_weight: torch.Tensor, heads: bool
 ) -> tuple[torch.Tensor, list[str], torch.Tensor]:
-    """Every component's pooled, frozen-norm-weighted write ``[batch, component, d_model]`` (the last, ``bias``,
-    holds the attention output biases), the labels, and that summed bias ``[d_model]`` per unit weight."""
+    """Every component's pooled, frozen-norm-weighted write ``[batch, component, slot, d_model]`` (the last,
+    ``bias``, holds the attention output biases), the labels, and that summed bias ``[d_model]`` per unit weight."""
     adapter = model.adapter
-    tw = token_weight.float()
-    mass = tw.sum(1)  # [batch]
+    tw = token_weight.float()  # [batch, slot, pos]
+    mass = tw.sum(-1)  # [batch, slot]
     d = model.cfg.d_model
-    parts = [torch.einsum("bt,btd->bd", tw, cache["blocks.0.hook_resid_pre"].float())[:, None]]
+
+    def pooled(x: torch.Tensor) -> torch.Tensor:  # [batch, pos, d] -> [batch, 1, slot, d]
+        return torch.einsum("bst,btd->bsd", tw, x.float())[:, None]
+
+    parts = [pooled(cache["blocks.0.hook_resid_pre"])]
     labels = ["embed"]
     bias = torch.zeros(d, device=tw.device)
     for l in range(model.cfg.n_layers):
         if heads:
-            z = torch.einsum("bt,bthe->bhe", tw, cache[f"blocks.{l}.attn.hook_z"].float())
+            z = torch.einsum("bst,bthe->bshe", tw, cache[f"blocks.{l}.attn.hook_z"].float())
             try:
-                per_head, shared = head_results(adapter, l, z)
+                per_head, shared = head_results(adapter, l, z)  # [batch, slot, head, d]
             except UnsupportedModelError as err:
                 raise UnsupportedModelError(f"{err}; pass heads=False for one attention component per layer") from err
-            parts.append(per_head.float())
-            labels += [f"L{l}H{h}" for h in range(per_head.shape[1])]
+            parts.append(per_head.float().transpose(1, 2))
+            labels += [f"L{l}H{h}" for h in range(per_head.shape[2])]
             if shared is not None:
                 bias = bias + shared.float()
         else:
-            parts.append(torch.einsum("bt,btd->bd", tw, cache[f"blocks.{l}.hook_attn_out"].float())[:, None])
+            parts.append(pooled(cache[f"blocks.{l}.hook_attn_out"]))
             labels.append(f"L{l} attn")
-        parts.append(torch.einsum("bt,btd->bd", tw, cache[f"blocks.{l}.hook_mlp_out"].float())[:, None])
+        parts.append(pooled(cache[f"blocks.{l}.hook_mlp_out"]))
         labels.append(f"L{l} MLP")
-    parts.append((mass[:, None] * bias[None])[:, None])
+    parts.append((mass[..., None] * bias)[:, None])
     labels.append("bias")
     return torch.cat(parts, 1), labels, bias
+
+
+def position_split_refusal(model: HookedViT, heads: bool = True) -> str | None:
+    """Why ``by_position=True`` is refused for ``model`` (``None``: it is not). Heads split over the tokens
+    they read only where each head's output is its attention pattern times its values.
+
+    Example:
+        >>> import prisma_widgets as pw
+        >>> position_split_refusal(pw.load("mouse-vit")) is None
+        True
+    """
+    if not heads:
+        return None
+    for l in range(model.cfg.n_layers):
+        if not model.adapter.heads_split_by_source(l):
+            return (f"block {l}'s heads are not their attention pattern times their values (differential attention: "
+                    "two softmaxes subtracted, then a norm per head), so a head's write does not split over the "
+                    "tokens it reads. Its value is exact: pass by_position=False, or heads=False to split each "
+                    "layer's attention output by position instead")
+    return None
+
+
+def _check_by_position(model: HookedViT, heads: bool) -> None:
+    why = position_split_refusal(model, heads)
+    if why is not None:
+        raise UnsupportedModelError(why)
 
 
 def _by_position(
@@ -287,11 +324,13 @@ def _by_position(
     """``([batch, pos, component, k], pooled attention [batch, layer, head, pos])`` for the class ``columns``
     ``[batch, k]``: heads by source token, everything else by the token the readout pools."""
     adapter = model.adapter
-    tw = frozen.token_weight.float()  # [batch, pos]
-    U = frozen.select(columns)  # [batch, d_model, k]
+    tw = frozen.token_weight.float()  # [batch, slot, pos]
+    U = frozen.select(columns)  # [batch, slot, d_model, k]
+    # what the display calls the pooled token: the slots' pooling weights, averaged
+    pool_weight = frozen.pool_weight.float().sum(0) / frozen.n_slots
 
     def at_tokens(x: torch.Tensor) -> torch.Tensor:  # [batch, pos, d] -> [batch, pos, k]
-        return tw[..., None] * torch.bmm(x.float(), U)
+        return torch.einsum("bst,bstk->btk", tw, torch.einsum("btd,bsdk->bstk", x.float(), U))
 
     parts = [at_tokens(cache["blocks.0.hook_resid_pre"])[:, :, None]]
     attention = []
@@ -299,16 +338,16 @@ def _by_position(
         if heads:
             pattern = cache[f"blocks.{l}.attn.hook_pattern"].float()  # [batch, head, q, k]
             writes, _ = head_results(adapter, l, cache[f"blocks.{l}.attn.hook_v"].float())  # [b, pos, head, d]
-            projected = torch.einsum("bthd,bdk->bthk", writes.float(), U)
-            from_pooled = torch.einsum("bq,bhqs->bsh", tw, pattern)  # [batch, source, head]
-            parts.append(from_pooled[..., None] * projected)
-            attention.append(torch.einsum("q,bhqs->bhs", frozen.pool_weight.float(), pattern))
+            projected = torch.einsum("bthd,bsdk->bsthk", writes.float(), U)
+            from_pooled = torch.einsum("bsq,bhqt->bsth", tw, pattern)  # [batch, slot, source, head]
+            parts.append(torch.einsum("bsth,bsthk->bthk", from_pooled, projected))
+            attention.append(torch.einsum("q,bhqs->bhs", pool_weight, pattern))
         else:
             parts.append(at_tokens(cache[f"blocks.{l}.hook_attn_out"])[:, :, None])
         parts.append(at_tokens(cache[f"blocks.{l}.hook_mlp_out"])[:, :, None])
     constant = torch.gather(frozen.constant, 1, columns.to(frozen.constant.device))  # [batch, k]
-    share = frozen.pool_weight / frozen.pool_weight.sum()
-    bias_part = tw[..., None] * (bias @ U)[:, None] + share[None, :, None] * constant[:, None]
+    share = pool_weight / pool_weight.sum()
+    bias_part = torch.einsum("bst,bsk->btk", tw, torch.einsum("d,bsdk->bsk", bias, U)) + share[None, :, None] * constant[:, None]
     parts.append(bias_part[:, :, None])
     pooled_attention = torch.stack(attention, 1) if attention else None
     return torch.cat(parts, 2), pooled_attention

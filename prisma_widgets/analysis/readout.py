@@ -7,7 +7,7 @@ direction's effect on each class) and direct logit attribution. The model's adap
 family a model is.
 
 A classifier's scores are its logits. An image-text model's scores are CLIP's: ``logit_scale`` times the
-cosine between the image embedding and each prompt's text embedding.
+cosine between the image embedding and each prompt's text embedding (plus SigLIP's ``logit_bias``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ..hooked.adapters.base import UnsupportedModelError
 from ..validate import check_strings
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class Readout:
         kind = model.cfg.readout
         self.text: torch.Tensor | None = None
         self.logit_scale = 1.0
+        self.logit_bias = 0.0
         if kind == "text":
             if not prompts:
                 raise ValueError(
@@ -73,6 +75,7 @@ class Readout:
             with torch.no_grad():
                 self.text = model.encode_text(self.class_names, normalize=True)
             self.logit_scale = float(model.logit_scale)
+            self.logit_bias = float(self.adapter.logit_bias())  # SigLIP's learned bias; 0 for CLIP
         elif kind == "classes":
             if prompts:
                 raise ValueError("prompts are for CLIP models; a classifier reads out its own classes")
@@ -97,15 +100,18 @@ class Readout:
         """The model's output ``[..., d_output]`` (logits or image embeddings) as scores ``[..., classes]``."""
         if self.text is None:
             return output
-        return self.logit_scale * nn.functional.normalize(output, dim=-1) @ self.text.to(output).T
+        return self.logit_scale * nn.functional.normalize(output, dim=-1) @ self.text.to(output).T + self.logit_bias
 
     def tokens(self, resid: torch.Tensor) -> torch.Tensor:
         """Every token read out as if it were the pooled one: ``[..., pos, d_model]`` -> ``[..., pos, classes]``.
 
-        The final norm, the head norm and the projection act on the last axis, so this is one matmul.
+        The final norm, the head norm and the projection act on the last axis, so this is one matmul; an
+        attention pool reads each token as if it were the only one (``adapter.pool_each``).
         """
         a = self.adapter
-        return self.scores(a.project(a.head_norm()(a.final_norm()(resid))))
+        norm = a.final_norm()
+        x = norm(a.pool_each(resid)) if a.norm_after_pool else a.pool_each(norm(resid))
+        return self.scores(a.project(a.head_norm()(x)))
 
     def pooled(self, resid: torch.Tensor) -> torch.Tensor:
         """The pooled readout exactly as the model's head computes it: ``[batch, pos, d_model]`` -> ``[batch, classes]``."""
@@ -137,34 +143,42 @@ class Readout:
             s3 = torch.ones_like(s1)
         return torch.stack([s1, s2, s3], dim=-1)
 
-    def linear_effects(self, directions: torch.Tensor, scales: Sequence[float]) -> torch.Tensor:
+    def linear_effects(
+        self, directions: torch.Tensor, scales: Sequence[float], projection: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Direct effect ``[n, classes]`` of directions ``[n, d_model]`` at a token, the three scales frozen.
 
         Each norm becomes ``weight * centre(d) / scale`` (no bias), the projection loses its bias, and an
         image-text score divides by the frozen output length: linear in ``d``, so effects add up.
+        ``projection``: a weight ``[d_output, d_model]`` to use instead of the adapter's (one slot of a head that
+        reads several pooled vectors).
         """
         a = self.adapter
         s1, s2, s3 = (float(s) for s in scales)
         d = directions.detach().float()
         y = frozen_norm(a.final_norm(), d, s1)
         y = frozen_norm(a.head_norm(), y, s2)
-        weight, _ = a.projection()
+        weight = projection if projection is not None else a.projection()[0]
         z = y @ weight.detach().float().to(y.device).T if weight is not None else y
         if self.text is None:
             return z
         return self.logit_scale * (z / s3) @ self.text.detach().float().to(z.device).T
 
-    def frozen_constant(self, scales: Sequence[float], pool_mass: float = 1.0) -> torch.Tensor:
+    def frozen_constant(
+        self, scales: Sequence[float], pool_mass: float = 1.0,
+        projection: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
         """The constant part ``[classes]`` of the readout with the three scales frozen (what
         :meth:`linear_effects` leaves out): the norms' biases and the projection's bias, read out.
 
         ``pool_mass``: the sum of the pooling weights (1 for a CLS token or a mean), how much of the final
         norm's bias the pooled vector holds when that norm acts on every token before pooling.
+        ``projection``: ``(weight, bias)`` to use instead of the adapter's.
         """
         a = self.adapter
         _, s2, s3 = (float(s) for s in scales)
         norm, head_norm = a.final_norm(), a.head_norm()
-        weight, bias = a.projection()
+        weight, bias = projection if projection is not None else a.projection()
         d = int(weight.shape[1]) if weight is not None else self.model.cfg.d_model
         device = weight.device if weight is not None else self.model.device
         y = torch.zeros(d, device=device)
@@ -182,13 +196,22 @@ class Readout:
 
 
 def norm_scale(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Per-row denominators of a LayerNorm / RMSNorm on rows ``x`` ``[n, d]`` (ones for an identity)."""
+    """Per-row denominators of a LayerNorm / RMSNorm (timm's SimpleNorm: the standard deviation, uncentred) on
+    rows ``x`` ``[n, d]`` (ones for an identity); any other norm is refused rather than guessed."""
     if isinstance(norm, nn.Identity):
         return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-    eps = float(getattr(norm, "eps", None) or 1e-6)
+    kind = type(norm).__name__.lower()
+    eps = getattr(norm, "eps", None)
+    eps = float(torch.finfo(x.dtype).eps if eps is None else eps)  # torch's RMSNorm: eps=None means this
     if isinstance(norm, nn.LayerNorm):
         return (x.var(-1, unbiased=False) + eps).sqrt()
-    return (x.pow(2).mean(-1) + eps).sqrt()
+    if kind.startswith("simplenorm"):
+        return (x.var(-1) + eps).sqrt()
+    if "rmsnorm" in kind:
+        return (x.pow(2).mean(-1) + eps).sqrt()
+    raise UnsupportedModelError(
+        f"cannot freeze the scale of a {type(norm).__name__} (LayerNorm, RMSNorm and SimpleNorm are known), so this "
+        "readout is not linearised here")
 
 
 def norm_float(norm: nn.Module, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -86,6 +86,13 @@ def _need_adapter(adapter: Adapter | None, what: str) -> Adapter:
     return adapter
 
 
+def _check_mlp_input(adapter: Adapter, layer: int) -> None:
+    if not adapter.mlp_reads_resid_mid(layer):
+        raise ValueError(
+            f"block {layer} is a parallel block: its MLP reads the block's input (hook_resid_pre) through the same "
+            "norm as its attention, not the stream after its attention; use mlp_input=False for what both read")
+
+
 # --------------------------------------------------------------------------------------------------
 def decompose_resid(
     cache: Mapping[str, torch.Tensor],
@@ -107,6 +114,8 @@ def decompose_resid(
     layer = _final_layer(layer, cfg.n_layers)
     if mlp_input and layer == cfg.n_layers:
         raise ValueError("mlp_input=True needs a block: layer must be below n_layers")
+    if mlp_input and adapter is not None:
+        _check_mlp_input(adapter, layer)
     names: list[str] = []
     labels: list[str] = []
     if incl_embeds:
@@ -221,6 +230,8 @@ def apply_ln_to_stack(
         if recompute_ln:
             return norm(residual_stack)
     else:
+        if mlp_input:
+            _check_mlp_input(adapter, layer)
         norm = adapter.block_norms(layer)[1 if mlp_input else 0]
         source = f"blocks.{layer}.hook_resid_mid" if mlp_input else f"blocks.{layer}.hook_resid_pre"
     if isinstance(norm, nn.Identity):

@@ -34,6 +34,8 @@ class HookedViTConfig:
     #: what the output reads out against: "classes" (a classifier head, ``labels``), "text" (an image
     #: embedding scored against text prompts, CLIP-style) or "none" (a headless model: features only)
     readout: str = "classes"
+    #: names of the prefix tokens when they are not CLS then registers (a distillation token: ``("CLS", "DIST")``)
+    prefix_labels: tuple[str, ...] | None = None
 
     @property
     def n_patches(self) -> int:
@@ -44,8 +46,11 @@ class HookedViTConfig:
         return self.n_prefix_tokens + self.n_patches
 
     def token_labels(self) -> list[str]:
-        """One label per token position: ``"CLS"``, ``"reg0"`` ..., then ``"r{row}c{col}"``."""
-        prefix = (["CLS"] if self.has_cls else []) + [f"reg{i}" for i in range(self.n_registers)]
+        """One label per token position: ``"CLS"``, ``"reg0"`` ... (or ``prefix_labels``), then ``"r{row}c{col}"``."""
+        if self.prefix_labels is not None:
+            prefix = list(self.prefix_labels)
+        else:
+            prefix = (["CLS"] if self.has_cls else []) + [f"reg{i}" for i in range(self.n_registers)]
         prefix += [f"prefix{i}" for i in range(len(prefix), self.n_prefix_tokens)]
         rows, cols = self.grid
         return prefix + [f"r{r}c{c}" for r in range(rows) for c in range(cols)]

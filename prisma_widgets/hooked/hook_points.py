@@ -31,6 +31,7 @@ BLOCK_POINTS: tuple[tuple[str, str], ...] = (
     ("resid_mid", "hook_resid_mid"),
     ("ln2", "ln2.hook_normalized"),
     ("mlp_pre", "mlp.hook_pre"),
+    ("mlp_pre_linear", "mlp.hook_pre_linear"),  # gated MLPs only: the value half (hook_pre is the gate's)
     ("mlp_post", "mlp.hook_post"),
     ("mlp_out", "hook_mlp_out"),
     ("resid_post", "hook_resid_post"),
@@ -40,7 +41,7 @@ BLOCK_SUFFIX = dict(BLOCK_POINTS)
 ATTN_INNER = frozenset({"q", "k", "v", "attn_scores", "pattern", "z"})
 # Short keys that need the explicit (unfused) attention path.
 EXPLICIT_ATTN = frozenset({"attn_scores", "pattern"})
-MLP_INNER = frozenset({"mlp_pre", "mlp_post"})
+MLP_INNER = frozenset({"mlp_pre", "mlp_pre_linear", "mlp_post"})
 # Hooks that sit outside the block call itself: with only these, the block runs as built.
 BLOCK_EDGES = frozenset({"resid_pre", "resid_post"})
 
@@ -54,6 +55,7 @@ _ALIASES = {
     "pattern": "attn.hook_pattern", "attn": "attn.hook_pattern",
     "scores": "attn.hook_attn_scores", "attn_scores": "attn.hook_attn_scores",
     "pre": "mlp.hook_pre", "mlp_pre": "mlp.hook_pre", "post": "mlp.hook_post", "mlp_post": "mlp.hook_post",
+    "pre_linear": "mlp.hook_pre_linear", "mlp_pre_linear": "mlp.hook_pre_linear",
     "ln1": "ln1.hook_normalized", "ln2": "ln2.hook_normalized",
 }
 _GLOBAL_ALIASES = {
@@ -172,19 +174,24 @@ class ActiveHooks:
     """The hook functions of one forward pass, keyed by full name.
 
     Adapters call ``hooks(name, tensor)`` at each hook point; it returns the tensor unchanged when
-    nothing is registered there, so an inactive point costs one dict look-up.
+    nothing is registered there, so an inactive point costs one dict look-up. ``prefix`` (``"text."`` for a
+    text tower) says whose blocks ``block_keys`` describes: names without it belong to another tower.
     """
 
     __slots__ = ("fns", "points", "block_keys")
 
-    def __init__(self, fns: dict[str, list[HookFn]], points: dict[str, HookPoint], n_layers: int) -> None:
+    def __init__(
+        self, fns: dict[str, list[HookFn]], points: dict[str, HookPoint], n_layers: int, prefix: str = ""
+    ) -> None:
         self.fns = fns
         self.points = points
         keys: list[set[str]] = [set() for _ in range(n_layers)]
         suffix_to_key = {suffix: key for key, suffix in BLOCK_POINTS}
         for name in fns:
-            layer, suffix = split_name(name)
-            if layer is not None:
+            if not name.startswith(prefix):
+                continue
+            layer, suffix = split_name(name[len(prefix):])
+            if layer is not None and suffix in suffix_to_key:
                 keys[layer].add(suffix_to_key[suffix])
         self.block_keys = [frozenset(k) for k in keys]
 

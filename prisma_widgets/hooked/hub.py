@@ -13,11 +13,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 
 def _probe_timeout() -> float:
@@ -68,3 +70,68 @@ def hub_reachable(endpoint: str | None = None, timeout: float = PROBE_TIMEOUT) -
     reachable = bool(answer and answer[0])
     _answers[url] = (time.monotonic(), reachable)
     return reachable
+
+
+def offline() -> bool:
+    """True when offline mode is switched on: ``PRISMA_WIDGETS_OFFLINE=1`` or Hugging Face's ``HF_HUB_OFFLINE=1``.
+
+    Example:
+        >>> import os, prisma_widgets as pw
+        >>> before = os.environ.get("PRISMA_WIDGETS_OFFLINE")
+        >>> os.environ["PRISMA_WIDGETS_OFFLINE"] = "1"; pw.offline()
+        True
+        >>> _ = os.environ.pop("PRISMA_WIDGETS_OFFLINE") if before is None else os.environ.update(PRISMA_WIDGETS_OFFLINE=before)
+    """
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("PRISMA_WIDGETS_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def stay_local(source: str | None = None) -> bool:
+    """Whether a read from the hub should use the local cache only: offline mode, a ``source`` that is a local
+    folder, or a hub that did not answer one short probe (so no client spends a minute in retries)."""
+    if offline() or (source is not None and os.path.isdir(source)):
+        return True
+    return not hub_reachable()
+
+
+@contextlib.contextmanager
+def cache_only(active: bool = True) -> Iterator[None]:
+    """Inside, while ``active``, Hugging Face hub downloads read the local cache only (what fetched earlier
+    still loads; the rest fails at once with an ``OSError``). huggingface_hub reads ``HF_HUB_OFFLINE`` once, at
+    import, so this sets its constant."""
+    if not active:
+        yield
+        return
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        yield
+        return
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+_DAMAGED = ("SafetensorError", "UnpicklingError", "JSONDecodeError")
+
+
+def damaged_download(name: str, err: BaseException) -> Exception | None:
+    """A :class:`~prisma_widgets.files.DamagedFileError` naming ``name`` and the fix when ``err`` (or what caused
+    it) says a downloaded file in the local hub cache is damaged (a truncated or garbled safetensors, pickle or
+    JSON file); else ``None``."""
+    from ..files import DamagedFileError
+
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        text = f"{type(cause).__name__}: {cause}"
+        if type(cause).__name__ in _DAMAGED or "PytorchStreamReader" in text or "not a valid JSON file" in text:
+            return DamagedFileError(
+                f"a downloaded file of {name!r} is damaged ({text}). Delete the local copy (`hf cache delete`, or "
+                "remove its models--<user>--<name> folder from the hub cache) and load it again online.")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None

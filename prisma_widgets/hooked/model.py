@@ -1,4 +1,4 @@
-"""``HookedViT``: TransformerLens-style hooks over a real timm or open_clip ViT."""
+"""``HookedViT``: TransformerLens-style hooks over a real timm, open_clip or Hugging Face ViT."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..validate import check_int
+from ..validate import check_int, check_strings
 from .adapters import Adapter, adapt
+from .adapters.text_tower import check_tokens
 from .allocator import host_memory_is_kept
 from .arena import CacheArena
 from .cache import ActivationCache
@@ -23,7 +24,7 @@ FwdHooks = Iterable[tuple[Union[str, Callable[[str], bool], Sequence[Any]], Hook
 
 
 class HookedViT(nn.Module):
-    """A timm or open_clip vision transformer with TransformerLens hook points.
+    """A timm, open_clip or Hugging Face vision transformer with TransformerLens hook points.
 
     The wrapped module runs as built: no weight conversion, and with no hook editing anything and no
     attention pattern asked for, outputs are bit-identical to calling the module itself.
@@ -288,16 +289,75 @@ class HookedViT(nn.Module):
             self._tokenizer = self.adapter.default_tokenizer()
         return self._tokenizer
 
-    def encode_text(self, prompts: str | Sequence[str], normalize: bool = False) -> torch.Tensor:
-        """Text embeddings ``[n_prompts, d_output]`` of an image-text model (CLIP), for a list of prompts."""
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        tokens = self.tokenizer(prompts).to(self.device)
-        return self.adapter.encode_text(tokens, normalize=normalize)
+    def encode_text(self, prompts: str | Sequence[str] | torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """Text embeddings ``[n_prompts, d_output]`` of an image-text model (CLIP), for prompts or token ids."""
+        return self.adapter.encode_text(self.to_tokens(prompts), normalize=normalize)
 
     @property
     def logit_scale(self) -> float:
         """An image-text model's learned temperature, ``exp(logit_scale)``."""
         return self.adapter.logit_scale()
+
+    # ----- the text tower (image-text models) -----
+    def text_hook_names(self) -> list[str]:
+        """Every hook of the text tower (``text.hook_embed``, ``text.blocks.{l}...``, ``text.hook_text_embed``)."""
+        return self.adapter.text_tower().hook_names()
+
+    def to_tokens(self, prompts: str | Sequence[str] | torch.Tensor) -> torch.Tensor:
+        """Prompts through the model's tokenizer (token id tensors pass through) on the model's device."""
+        if isinstance(prompts, torch.Tensor):
+            tokens = prompts
+        else:
+            prompts = check_strings([prompts] if isinstance(prompts, str) else prompts, "prompts")
+            tokens = self.tokenizer(prompts)
+        return check_tokens(tokens, self.adapter).to(self.device)
+
+    def run_text_with_hooks(self, prompts: str | Sequence[str] | torch.Tensor, fwd_hooks: FwdHooks = ()) -> torch.Tensor:
+        """The prompts' text embeddings ``[n, d_output]`` (not normalised) with hooks on the text tower.
+
+        >>> model.run_text_with_hooks(["a cat"], [("text.blocks.0.hook_resid_post", ablate)])   # doctest: +SKIP
+        """
+        tower = self.adapter.text_tower()
+        names = tower.hook_names()
+        pairs: list[tuple[str, HookFn]] = []
+        for entry in fwd_hooks:
+            if not (isinstance(entry, tuple) and len(entry) == 2 and callable(entry[1])):
+                raise TypeError(f"fwd_hooks entries are (name_or_filter, fn) pairs; got {entry!r}")
+            pairs += [(n, entry[1]) for n in resolve_filter(entry[0], names, tower.n_layers)]
+        tokens = self.to_tokens(prompts)
+        if not pairs:  # the library's own text forward
+            return self.adapter.encode_text(tokens, normalize=False)
+        fns: dict[str, list[HookFn]] = {}
+        for name, fn in pairs:
+            fns.setdefault(name, []).append(fn)
+        points = {n: HookPoint(n) for n in fns}
+        return tower.forward(tokens, ActiveHooks(fns, points, tower.n_layers, prefix="text."))
+
+    def run_text_with_cache(
+        self, prompts: str | Sequence[str] | torch.Tensor, names_filter: NameFilter = None
+    ) -> tuple[torch.Tensor, ActivationCache]:
+        """Run prompts through the text tower and keep its activations: ``(text embeddings, cache)``.
+
+        ``names_filter`` selects among :meth:`text_hook_names` (names, globs, predicates, lists, ``None`` for
+        all); look activations up by full name, e.g. ``cache["text.blocks.0.hook_resid_post"]``.
+
+        Example:
+            >>> import prisma_widgets as pw
+            >>> clip = pw.load("mouse-clip")
+            >>> emb, cache = clip.run_text_with_cache(["a photo of a circle"], "text.blocks.*.hook_resid_post")
+            >>> emb.shape[0], len(cache) == clip.adapter.text_tower().n_layers
+            (1, True)
+        """
+        tower = self.adapter.text_tower()
+        names = tower.hook_names()
+        store: dict[str, torch.Tensor] = {}
+
+        def keep(tensor: torch.Tensor, hook: HookPoint) -> None:
+            store[hook.name] = tensor.detach()
+
+        chosen = resolve_filter(names_filter, names, tower.n_layers)
+        out = self.run_text_with_hooks(prompts, [(chosen, keep)] if chosen else [])
+        return out, ActivationCache(store, self.cfg, names)
 
     def __repr__(self) -> str:
         c = self.cfg

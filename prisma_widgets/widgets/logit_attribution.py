@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import traitlets
 
+from ..analysis.logit_attribution import position_split_refusal
 from ..analysis.readout import needs_prompts
 from ._base import COLORMAPS, ArrayTrait, PrismaWidget, bundle_css, bundle_esm, decode_array, encode_array, to_numpy
 from ._layout import as_uint8_image
@@ -170,6 +171,10 @@ class LogitAttribution(PrismaWidget):
         if scores is None:
             first = direct_logit_attribution(model, [self._image], prompts=prompts, heads=self._heads)
             scores = to_numpy(first.scores[0])
+        why = position_split_refusal(model, self._heads)
+        if why is not None:  # the values stand; the source maps would not add up, so none travel
+            self._result = direct_logit_attribution(model, [self._image], prompts=prompts, heads=self._heads)
+            return {**attribution_state(self._result), "status": f"no position maps: {why}"}
         classes = position_classes_for(scores, [k for k in keep if k >= 0], self._max_classes)
         self._result = direct_logit_attribution(model, [self._image], prompts=prompts, heads=self._heads,
                                                 by_position=True, position_classes=classes)
@@ -237,7 +242,7 @@ class LogitAttribution(PrismaWidget):
     @traitlets.observe("target", "versus")
     def _on_target(self, change: Any) -> None:
         """A class without position maps: add them (this needs the kernel; a saved page says so)."""
-        if self._is_quiet or self._model is None:
+        if self._is_quiet or self._model is None or position_split_refusal(self._model, self._heads) is not None:
             return
         wanted = [c for c in (self.target, self.versus) if c >= 0 and c not in self.position_class_ids]
         if not wanted:
@@ -278,7 +283,7 @@ class LogitAttribution(PrismaWidget):
         except Exception as err:  # noqa: BLE001  (shown in the view, the old attribution stays)
             self._set_quietly({"prompts": list(change["old"]), "status": f"could not recompute: {err}"})
             return
-        self._set_quietly({**state, "target": target, "versus": versus, "status": ""})
+        self._set_quietly({"status": "", **state, "target": target, "versus": versus})
 
     # ------------------------------------------------------------------------------------------
     def _saved_state(self, state: dict[str, Any]) -> dict[str, Any]:

@@ -22,9 +22,13 @@ from ..hook_points import ATTN_INNER, BLOCK_EDGES, BLOCK_POINTS, EXPLICIT_ATTN, 
 _NO_KEYS: frozenset[str] = frozenset()
 
 SUPPORTED_FAMILIES = (
-    "timm VisionTransformer and its subclasses with standard pre-norm blocks (vit_*, deit_*, deit3_*, "
-    "DINOv2 with registers, CLIP-style ViTs with norm_pre, average-pooled ViTs), and open_clip CLIP "
-    "models whose image tower is open_clip's VisionTransformer (or that tower, model.visual, alone)"
+    "timm VisionTransformer and its subclasses (vit_*, deit_* with distillation tokens, deit3_*, DINOv2 with "
+    "registers, CLIP-style, SigLIP attention-pooled, ViTamin, hybrid and parallel-block ViTs) and timm Eva (EVA-02, "
+    "vit_*_rope_*, PE-Core); open_clip CLIP models whose image tower is open_clip's VisionTransformer (custom blocks "
+    "and CoCa's attentional pool included) or a timm ViT / Eva trunk (SigLIP, SigLIP2, EVA02-CLIP, ViTamin, "
+    "MobileCLIP-B, PE-Core), or that tower alone; Hugging Face transformers CLIPModel / CLIPVisionModel"
+    "(WithProjection), SiglipModel / SiglipVisionModel, ViTModel / ViTForImageClassification, Dinov2Model / "
+    "Dinov2ForImageClassification and Dinov2WithRegisters"
 )
 
 
@@ -40,6 +44,10 @@ class Adapter(ABC):
     tower: nn.Module
     blocks: nn.ModuleList | nn.Sequential
     has_mlp_hooks: bool = True
+    #: gated MLPs (SwiGLU, GeGLU): ``mlp.hook_pre`` is the gate's pre-activation, ``mlp.hook_pre_linear`` the value half
+    gated_mlp: bool = False
+    #: whether an absolute position embedding is added (RoPE-only models have none, so no ``hook_pos_embed``)
+    has_pos_embed: bool = True
 
     def __init__(self) -> None:
         n_layers = self.cfg.n_layers
@@ -54,10 +62,12 @@ class Adapter(ABC):
     def output_hook(self) -> str: ...
 
     def hook_names(self) -> list[str]:
-        names = ["hook_embed", "hook_pos_embed"]
+        names = ["hook_embed", "hook_pos_embed"] if self.has_pos_embed else ["hook_embed"]
         for layer in range(self.cfg.n_layers):
             for key, _ in BLOCK_POINTS:
                 if key in MLP_INNER and not self.has_mlp_hooks:
+                    continue
+                if key == "mlp_pre_linear" and not self.gated_mlp:
                     continue
                 names.append(self.names[layer][key])
         names += ["ln_final.hook_normalized", self.output_hook]
@@ -108,26 +118,8 @@ class Adapter(ABC):
 
     def block(self, layer: int, x: torch.Tensor, hooks: ActiveHooks) -> torch.Tensor:
         """One transformer block with whatever hooks are active in it."""
-        blk = self.blocks[layer]
         keys = hooks.block_keys[layer] if hooks else _NO_KEYS
-        if not keys:
-            return self.plain_block(blk, x)
-        names = self.names[layer]
-        if keys <= BLOCK_EDGES:
-            return hooks(names["resid_post"], self.plain_block(blk, hooks(names["resid_pre"], x)))
-        x = hooks(names["resid_pre"], x)
-        h = hooks(names["ln1"], self.ln1(blk, x))
-        if keys & ATTN_INNER:
-            explicit = bool(keys & EXPLICIT_ATTN) or not self.fused(blk)
-            a = self.hooked_attention(blk, h, names, hooks, explicit)
-        else:
-            a = self.attention(blk, h)
-        a = hooks(names["attn_out"], self.attn_branch(blk, a))
-        x = hooks(names["resid_mid"], x + a)
-        h = hooks(names["ln2"], self.ln2(blk, x))
-        m = self.hooked_mlp(blk, h, names, hooks) if keys & MLP_INNER else self.mlp(blk, h)
-        m = hooks(names["mlp_out"], self.mlp_branch(blk, m))
-        return hooks(names["resid_post"], x + m)
+        return walk_block(self, self.blocks[layer], self.names[layer], keys, x, hooks)
 
     def plain_block(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return blk(x)
@@ -149,11 +141,35 @@ class Adapter(ABC):
 
     @abstractmethod
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's own pooling, ``[batch, pos, d]`` to ``[batch, d]`` (CLS token, patch mean, attention pool)."""
+        """The model's own pooling, ``[batch, pos, d]`` to ``[batch, d]`` (CLS token, patch mean, attention pool).
+
+        A head that reads several pooled vectors (DeiT's CLS and distillation tokens, DINOv2's CLS and patch mean)
+        gets them concatenated, ``[batch, k * d]``; its :meth:`project` takes both that and single tokens ``[..., d]``.
+        """
+
+    def pool_each(self, x: torch.Tensor) -> torch.Tensor:
+        """Every token pooled as if the image were that token alone: ``[..., pos, d]`` -> ``[..., pos, d]``.
+
+        The identity for CLS and mean pooling; an attention pool attends to the one token (its value path and MLP).
+        The logit lens reads tokens through this, so a token's readout is the model's output for an image of it.
+        """
+        return x
 
     def pool_weights(self) -> torch.Tensor | None:
         """``w [pos]`` with ``pool(x) == sum_t w[t] * x[t]`` when the pooling is linear in the tokens; else ``None``."""
         return None
+
+    def pool_slot_weights(self) -> torch.Tensor | None:
+        """``w [slot, pos]``: the head reads ``slot`` weighted sums of the tokens side by side, and :meth:`pool`
+        returns them concatenated, ``[batch, slot * d]`` (DeiT's CLS and distillation tokens, DINOv2's CLS token
+        and patch mean: two slots). One slot, :meth:`pool_weights`, for the rest; ``None`` when it is not linear."""
+        w = self.pool_weights()
+        return None if w is None else w[None]
+
+    def pooled_projection(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(weight [d_output, slot * d], bias)`` of the last linear map on :meth:`pool`'s output, every slot side
+        by side (:meth:`projection` reads one token in every slot; here each slot keeps its own columns)."""
+        return self.projection()
 
     def head_norm(self) -> nn.Module:
         """A norm on the pooled vector before the projection (timm ``fc_norm``); ``nn.Identity`` when none."""
@@ -207,8 +223,20 @@ class Adapter(ABC):
 
     def block_norms(self, layer: int) -> tuple[nn.Module, nn.Module]:
         """``(ln1, ln2)``: the norms of block ``layer`` before its attention and before its MLP (what
-        ``ActivationCache.apply_ln_to_stack(layer=...)`` freezes)."""
+        ``ActivationCache.apply_ln_to_stack(layer=...)`` freezes); ``nn.Identity`` where a branch reads the stream
+        itself (post-norm blocks); :class:`UnsupportedModelError` when no one norm feeds the branch."""
         raise UnsupportedModelError(f"this adapter does not name the norms of block {layer}")
+
+    def mlp_reads_resid_mid(self, layer: int) -> bool:
+        """Whether block ``layer``'s MLP reads the stream after its attention (``hook_resid_mid``, a sequential
+        block) rather than the block's input, side by side with attention (a parallel block)."""
+        return True
+
+    def heads_split_by_source(self, layer: int) -> bool:
+        """Whether block ``layer``'s ``hook_z`` is each head's pattern times its values, ``z[q] = sum_k
+        pattern[q, k] v[k]`` (the same heads in ``hook_pattern`` and ``hook_v``), so a head's write splits over
+        the tokens it reads. Not so for differential attention (two softmaxes, then a norm per head)."""
+        return True
 
     # ----- text (image-text models): prompts to embeddings in the image embedding's space -----
     def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
@@ -220,6 +248,14 @@ class Adapter(ABC):
 
     def logit_scale(self) -> float:
         """The learned temperature of image-text scores, ``exp(logit_scale)``."""
+        raise TypeError(self.no_text_reason())
+
+    def logit_bias(self) -> float:
+        """The learned bias added to image-text scores (SigLIP's sigmoid loss); 0 for CLIP."""
+        return 0.0
+
+    def text_tower(self) -> Any:
+        """The hooked text tower (:class:`~prisma_widgets.hooked.adapters.text_tower.TextTower`) of an image-text model."""
         raise TypeError(self.no_text_reason())
 
     def default_tokenizer(self) -> Callable[[list[str]], torch.Tensor]:
@@ -240,13 +276,43 @@ class Adapter(ABC):
 
 def explicit_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, names: dict[str, str],
-    hooks: ActiveHooks, dropout: nn.Module,
+    hooks: ActiveHooks, dropout: nn.Module, mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Softmax attention step by step, with ``hook_attn_scores`` and ``hook_pattern``.
 
     Inputs and output are ``[batch, head, pos, d_head]``; the order of operations is timm's unfused path.
+    ``mask`` is added to the scores before the hook (``-inf`` where a query may not look: text towers).
     """
     scores = (q * scale) @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores + mask
     scores = hooks(names["attn_scores"], scores)
     pattern = hooks(names["pattern"], scores.softmax(dim=-1))
     return dropout(pattern) @ v
+
+
+def walk_block(
+    parts: Any, blk: nn.Module, names: dict[str, str], keys: frozenset[str], x: torch.Tensor, hooks: ActiveHooks
+) -> torch.Tensor:
+    """One pre-norm block through ``parts`` (an adapter or a text tower: ``ln1``, ``attention`` ... ``mlp_branch``).
+
+    No active key: the block's own forward. Only ``hook_resid_pre`` / ``hook_resid_post``: still its own forward,
+    with the hooks around it. Otherwise its parts step by step, the fused attention kept unless a pattern is asked for.
+    """
+    if not keys:
+        return parts.plain_block(blk, x)
+    if keys <= BLOCK_EDGES:
+        return hooks(names["resid_post"], parts.plain_block(blk, hooks(names["resid_pre"], x)))
+    x = hooks(names["resid_pre"], x)
+    h = hooks(names["ln1"], parts.ln1(blk, x))
+    if keys & ATTN_INNER:
+        explicit = bool(keys & EXPLICIT_ATTN) or not parts.fused(blk)
+        a = parts.hooked_attention(blk, h, names, hooks, explicit)
+    else:
+        a = parts.attention(blk, h)
+    a = hooks(names["attn_out"], parts.attn_branch(blk, a))
+    x = hooks(names["resid_mid"], x + a)
+    h = hooks(names["ln2"], parts.ln2(blk, x))
+    m = parts.hooked_mlp(blk, h, names, hooks) if keys & MLP_INNER else parts.mlp(blk, h)
+    m = hooks(names["mlp_out"], parts.mlp_branch(blk, m))
+    return hooks(names["resid_post"], x + m)

@@ -1,4 +1,5 @@
-"""open_clip ``CLIP`` models whose image tower is open_clip's ``VisionTransformer``."""
+"""open_clip ``CLIP`` models whose image tower is open_clip's ``VisionTransformer`` (plain or custom blocks,
+CLS or average pooling, CoCa's attentional pool), or that tower alone."""
 
 from __future__ import annotations
 
@@ -11,14 +12,10 @@ from torch import nn
 
 from ..config import HookedViTConfig
 from ..hook_points import ActiveHooks
-from .base import SUPPORTED_FAMILIES, Adapter, UnsupportedModelError, explicit_attention
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    a, b = value
-    return (int(a), int(b))
+from .base import SUPPORTED_FAMILIES, Adapter, UnsupportedModelError
+from .open_clip_blocks import OpenClipBlocks, block_mlp_out_weight, block_out_projection, check_blocks, mlp_width
+from .open_clip_text import OpenClipText
+from .timm_parts import pair
 
 
 def vision_tower(module: nn.Module) -> nn.Module | None:
@@ -41,43 +38,36 @@ def is_open_clip(module: nn.Module) -> bool:
     return vision_tower(module) is not None or type(module).__module__.startswith("open_clip")
 
 
-class OpenClipViTAdapter(Adapter):
+class OpenClipViTAdapter(OpenClipText, OpenClipBlocks, Adapter):
     family = "open_clip"
 
     def __init__(self, model: nn.Module, model_name: str | None = None) -> None:
-        from open_clip.transformer import ResidualAttentionBlock
-
         visual = vision_tower(model)
         if visual is None:
+            kind = type(getattr(model, "visual", model)).__name__
+            cnn = " (a convolutional network: no tokens and attention heads to hook)" if "ResNet" in kind else ""
             raise UnsupportedModelError(
-                f"this open_clip model's image tower is {type(getattr(model, 'visual', model)).__name__}; "
-                f"supported: {SUPPORTED_FAMILIES}."
+                f"this open_clip model's image tower is {kind}{cnn}; supported: {SUPPORTED_FAMILIES}."
             )
-        if visual.attn_pool is not None:
+        if visual.attn_pool is not None and (visual.attn_pool_contrastive is not None or visual.pool_type != "tok"):
             raise UnsupportedModelError(
-                "open_clip towers with attentional pooling (CoCa) are not supported yet; "
-                f"supported: {SUPPORTED_FAMILIES}."
+                "open_clip towers with 'parallel' / 'cascade' attentional pooling are open_clip work in progress "
+                "(its own code calls them untested); the CoCa pool (one pooler, first query) is supported."
             )
         if not getattr(visual.transformer, "batch_first", True):
             raise UnsupportedModelError(
                 "this open_clip tower runs its transformer sequence-first (an old open_clip); "
                 "upgrade open_clip (pip install -U open_clip_torch) to get batch-first blocks."
             )
-        for i, blk in enumerate(visual.transformer.resblocks):
-            if not isinstance(blk, ResidualAttentionBlock) or not isinstance(blk.attn, nn.MultiheadAttention):
-                raise UnsupportedModelError(
-                    f"block {i} of this open_clip tower is {type(blk).__name__}; supported: {SUPPORTED_FAMILIES}."
-                )
-            if not blk.attn._qkv_same_embed_dim or blk.attn.in_proj_bias is None:
-                raise UnsupportedModelError(f"block {i}: attention without a packed, biased in-projection")
+        check_blocks(visual.transformer.resblocks, "image")
         self.clip = model if model is not visual else None
         self.tower = visual
         self.blocks = visual.transformer.resblocks
-        self.has_mlp_hooks = all(hasattr(b.mlp, "c_fc") and hasattr(b.mlp, "gelu") for b in self.blocks)
         first = self.blocks[0]
         width = int(visual.transformer.width)
         heads = int(first.attn.num_heads)
         proj = visual.proj
+        pooled_width = int(visual.ln_post.normalized_shape[0])
         self.cfg = HookedViTConfig(
             family="open_clip",
             model_name=model_name,
@@ -85,19 +75,20 @@ class OpenClipViTAdapter(Adapter):
             n_heads=heads,
             d_model=width,
             d_head=width // heads,
-            d_mlp=int(first.mlp.c_fc.out_features) if hasattr(first.mlp, "c_fc") else None,
-            patch_size=_pair(visual.patch_size),
-            image_size=_pair(visual.image_size),
-            grid=_pair(visual.grid_size),
+            d_mlp=mlp_width(first),
+            patch_size=pair(visual.patch_size),
+            image_size=pair(visual.image_size),
+            grid=pair(visual.grid_size),
             n_prefix_tokens=1,
             has_cls=True,
             n_registers=0,
             n_classes=None,
-            d_output=int(proj.shape[1]) if proj is not None else width,
-            pooling={"tok": "token"}.get(visual.pool_type, visual.pool_type),
-            readout="text",
+            d_output=int(proj.shape[1]) if proj is not None else pooled_width,
+            pooling="attention" if visual.attn_pool is not None else {"tok": "token"}.get(visual.pool_type, visual.pool_type),
+            readout="text" if self.clip is not None else "none",
         )
-        self.norm_after_pool = bool(visual.final_ln_after_pool)
+        # CoCa normalises the pooled queries; final_ln_after_pool towers the pooled vector
+        self.norm_after_pool = bool(visual.final_ln_after_pool) or visual.attn_pool is not None
         super().__init__()
 
     @property
@@ -125,7 +116,9 @@ class OpenClipViTAdapter(Adapter):
 
     def head(self, resid: torch.Tensor, hooks: ActiveHooks) -> torch.Tensor:
         v = self.tower
-        if v.final_ln_after_pool:
+        if v.attn_pool is not None:
+            pooled, _ = v._global_pool(hooks("ln_final.hook_normalized", v.ln_post(v.attn_pool(resid))))
+        elif v.final_ln_after_pool:
             pooled, _ = v._global_pool(resid)
             pooled = hooks("ln_final.hook_normalized", v.ln_post(pooled))
         else:
@@ -140,10 +133,24 @@ class OpenClipViTAdapter(Adapter):
         return self.tower.ln_post
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        pooled, _ = self.tower._global_pool(x)
+        v = self.tower
+        pooled, _ = v._global_pool(v.attn_pool(x) if v.attn_pool is not None else x)
         return pooled
 
+    def pool_each(self, x: torch.Tensor) -> torch.Tensor:
+        """CoCa's attentional pooler with one key: every query reads that token's value (``ln_k``, ``v``, ``out``)."""
+        pool = self.tower.attn_pool
+        if pool is None:
+            return x
+        mha = pool.attn
+        e = mha.embed_dim
+        w_v = mha.in_proj_weight[2 * e:] if mha._qkv_same_embed_dim else mha.v_proj_weight
+        b_v = mha.in_proj_bias[2 * e:] if mha.in_proj_bias is not None else None
+        return mha.out_proj(F.linear(pool.ln_k(x), w_v, b_v))
+
     def pool_weights(self) -> torch.Tensor | None:
+        if self.tower.attn_pool is not None:
+            return None
         n = self.cfg.n_tokens
         w = torch.zeros(n)
         if self.tower.pool_type == "tok":
@@ -162,108 +169,40 @@ class OpenClipViTAdapter(Adapter):
         proj = self.tower.proj
         return x @ proj if proj is not None else x
 
-    # ----- text -----
-    def no_text_reason(self) -> str:
-        return ("text encoding needs a whole open_clip CLIP model; this wraps an image tower alone: "
-                "wrap the CLIP model, not model.visual")
-
-    def _text_model(self) -> nn.Module:
-        if self.clip is None:
-            raise TypeError(self.no_text_reason())
-        return self.clip
-
-    def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-        return self._text_model().encode_text(tokens, normalize=normalize)
-
-    def logit_scale(self) -> float:
-        return float(self._text_model().logit_scale.detach().exp())
-
-    def default_tokenizer(self) -> Callable[[list[str]], torch.Tensor]:
-        clip = self._text_model()
-        if getattr(clip, "vocab_size", None) != 49408:
-            raise ValueError(
-                "this CLIP's text tower does not use the OpenAI BPE vocabulary: pass "
-                "pw.HookedViT(clip, tokenizer=open_clip.get_tokenizer(<model name>))"
-            )
-        from open_clip.tokenizer import SimpleTokenizer
-
-        return SimpleTokenizer(context_length=int(clip.context_length))
-
     def mlp_out_weight(self, layer: int) -> torch.Tensor | None:
-        out = getattr(self.blocks[layer].mlp, "c_proj", None)
-        return out.weight if out is not None else None
+        return block_mlp_out_weight(self.blocks[layer])
 
     def attn_out_projection(self, layer: int) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-        out = self.blocks[layer].attn.out_proj
-        return out.weight, out.bias
+        return block_out_projection(self.blocks[layer])
 
     def block_norms(self, layer: int) -> tuple[nn.Module, nn.Module]:
         blk = self.blocks[layer]
         return blk.ln_1, blk.ln_2
 
-    # ----- block parts -----
-    def ln1(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return blk.ln_1(x)
-
-    def ln2(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return blk.ln_2(x)
-
-    def attention(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return blk.attention(q_x=x)
-
-    def hooked_attention(
-        self, blk: nn.Module, x: torch.Tensor, names: dict[str, str], hooks: ActiveHooks, explicit: bool
-    ) -> torch.Tensor:
-        mha: nn.MultiheadAttention = blk.attn
-        B, N, C = x.shape
-        H = mha.num_heads
-        D = C // H
-        # The packed in-projection of nn.MultiheadAttention, then [batch, pos, head, d_head] directly.
-        q, k, v = F.linear(x, mha.in_proj_weight, mha.in_proj_bias).view(B, N, 3, H, D).unbind(2)
-        q = hooks(names["q"], q).transpose(1, 2)
-        k = hooks(names["k"], k).transpose(1, 2)
-        v = hooks(names["v"], v).transpose(1, 2)
-        if explicit:
-            z = explicit_attention(q, k, v, D**-0.5, names, hooks, nn.Dropout(mha.dropout if mha.training else 0.0))
-        else:
-            z = F.scaled_dot_product_attention(q, k, v, dropout_p=mha.dropout if mha.training else 0.0)
-        z = hooks(names["z"], z.transpose(1, 2))
-        return mha.out_proj(z.reshape(B, N, C))
-
-    def attn_branch(self, blk: nn.Module, a: torch.Tensor) -> torch.Tensor:
-        return blk.ls_1(a)
-
-    def mlp(self, blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return blk.mlp(x)
-
-    def hooked_mlp(self, blk: nn.Module, x: torch.Tensor, names: dict[str, str], hooks: ActiveHooks) -> torch.Tensor:
-        mlp = blk.mlp
-        h = hooks(names["mlp_pre"], mlp.c_fc(x))
-        h = hooks(names["mlp_post"], mlp.gelu(h))
-        if hasattr(mlp, "ln"):
-            h = mlp.ln(h)
-        return mlp.c_proj(h)
-
-    def mlp_branch(self, blk: nn.Module, m: torch.Tensor) -> torch.Tensor:
-        return blk.ls_2(m)
-
     # ----- images -----
-    def preprocess_cfg(self) -> dict[str, Any]:
-        from open_clip.model import get_model_preprocess_cfg
-
-        cfg = dict(get_model_preprocess_cfg(self.clip if self.clip is not None else self.tower))
-        cfg["size"] = self.cfg.image_size
-        cfg.setdefault("mean", (0.48145466, 0.4578275, 0.40821073))
-        cfg.setdefault("std", (0.26862954, 0.26130258, 0.27577711))
-        return cfg
-
     def image_transform(self) -> Callable[[Any], torch.Tensor]:
-        from open_clip.transform import image_transform
-
-        cfg = self.preprocess_cfg()
-        kwargs = {k: cfg[k] for k in ("resize_mode", "interpolation", "fill_color") if k in cfg}
-        return image_transform(cfg["size"], is_train=False, mean=cfg["mean"], std=cfg["std"], **kwargs)
+        return open_clip_transform(self.clip if self.clip is not None else self.tower, self.cfg.image_size)
 
     def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        cfg = self.preprocess_cfg()
+        cfg = preprocess_cfg(self.clip if self.clip is not None else self.tower, self.cfg.image_size)
         return tuple(cfg["mean"]), tuple(cfg["std"])
+
+
+def preprocess_cfg(model: nn.Module, size: tuple[int, int]) -> dict[str, Any]:
+    """open_clip's preprocessing config of ``model`` (CLIP mean and std when it has none) at ``size``."""
+    from open_clip.model import get_model_preprocess_cfg
+
+    cfg = dict(get_model_preprocess_cfg(model))
+    cfg["size"] = size
+    cfg.setdefault("mean", (0.48145466, 0.4578275, 0.40821073))
+    cfg.setdefault("std", (0.26862954, 0.26130258, 0.27577711))
+    return cfg
+
+
+def open_clip_transform(model: nn.Module, size: tuple[int, int]) -> Callable[[Any], torch.Tensor]:
+    """open_clip's eval transform for ``model`` at ``size``."""
+    from open_clip.transform import image_transform
+
+    cfg = preprocess_cfg(model, size)
+    kwargs = {k: cfg[k] for k in ("resize_mode", "interpolation", "fill_color") if k in cfg}
+    return image_transform(cfg["size"], is_train=False, mean=cfg["mean"], std=cfg["std"], **kwargs)
