@@ -71,6 +71,8 @@ class PrismaWidget(anywidget.AnyWidget):
     colormap = traitlets.CaselessStrEnum(COLORMAPS, default_value="viridis").tag(sync=True)
     #: a title above the view; shown as text, never as HTML
     title = traitlets.Unicode("").tag(sync=True)
+    #: the model the view shows, named in a PNG export's caption (set by the from-model constructors); text
+    model_name = traitlets.Unicode("").tag(sync=True)
 
     # ----- construction -----
     def _init_private(self) -> None:

@@ -67,8 +67,16 @@ export function pixelsToCanvas(pixels: Uint8Array, h: number, w: number, channel
 }
 
 /** Controls are left out of an export: they are how you change the view, not what it shows. (Legend
- * entries and cards are buttons too, but they are content: only `.pw-button`s count as controls.) */
-const NOT_EXPORTED = ".pw-button, select, input[type=range], input[type=checkbox], .pw-toolbar, .pw-no-export";
+ * entries and cards are buttons too, but they are content: only `.pw-button`s count as controls.) So are
+ * status lines, hints and errors: they tell the user what to do next, not what the figure shows. */
+const NOT_EXPORTED =
+  ".pw-button, select, input[type=range], input[type=checkbox], .pw-toolbar, .pw-no-export, .pw-status, .pw-hint, .pw-error";
+
+/** A caption for an export, drawn over the element it replaces (the toolbar). */
+export interface ExportCaption {
+  text: string;
+  over: HTMLElement;
+}
 
 function visible(e: Element): boolean {
   const cs = getComputedStyle(e);
@@ -102,7 +110,7 @@ function wrap(ctx: CanvasRenderingContext2D, text: string, widths: number[]): st
  * text (labels, legends, tables, prompt fields) in its own font and colour, clipped to its element.
  * Controls (buttons, selects, the toolbar) are left out.
  */
-export function composeView(root: HTMLElement, background: string, foreground: string): HTMLCanvasElement {
+export function composeView(root: HTMLElement, background: string, foreground: string, caption?: ExportCaption): HTMLCanvasElement {
   const box = root.getBoundingClientRect();
   const dpr = devicePixelRatio();
   const { canvas, ctx } = scratch(Math.round(box.width * dpr), Math.round(box.height * dpr));
@@ -150,7 +158,28 @@ export function composeView(root: HTMLElement, background: string, foreground: s
     if (rects.length) drawText(ctx, text.trim(), parent, rects, getComputedStyle(parent), x0, y0, foreground, 0);
   }
   range.detach?.();
+  if (caption?.text) drawCaption(ctx, caption, box, foreground, getComputedStyle(root).fontFamily);
   return canvas;
+}
+
+/** The caption in the band the toolbar leaves empty (or along the top when there is none): wrapped to
+ * the band's width, smaller type when it would not fit its height, never cut. */
+function drawCaption(ctx: CanvasRenderingContext2D, caption: ExportCaption, box: DOMRect, color: string, family: string): void {
+  const r = caption.over.getBoundingClientRect();
+  const band = r.width > 0 && r.height > 0 ? { x: r.left - box.left, y: r.top - box.top, w: r.width, h: r.height } : { x: 4, y: 4, w: box.width - 8, h: 18 };
+  ctx.save();
+  ctx.fillStyle = color;
+  ctx.textBaseline = "top";
+  let size = 12;
+  let lines: string[] = [];
+  for (;;) {
+    ctx.font = `600 ${size}px ${family}`;
+    lines = wrap(ctx, caption.text, [band.w]);
+    if (lines.length * (size + 3) <= band.h || size <= 9) break;
+    size -= 1;
+  }
+  lines.forEach((line, i) => ctx.fillText(line, band.x, band.y + 2 + i * (size + 3)));
+  ctx.restore();
 }
 
 function drawText(
