@@ -229,6 +229,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
       sizeCanvas(this.mapCanvas, w, h);
       (this.mapCanvas.parentElement as HTMLElement).style.width = `${Math.max(w, 200)}px`;
       this.mapCanvas.dataset.rect = JSON.stringify([0, 0, w, h, d.rows, d.cols, d.nPrefix]);
+      this.mapCanvas.dataset.patchLabels = JSON.stringify(d.shortNames); // the words "labels on patches" writes
       this.imageCanvas = d.pixels ? pixelsToCanvas(d.pixels.data, d.pixels.H, d.pixels.W, d.pixels.C, false) : null;
       const ov = scratch(d.cols, d.rows);
       this.overlay = { ...ov, image: ov.ctx.createImageData(d.cols, d.rows) };

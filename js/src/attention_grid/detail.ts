@@ -11,7 +11,7 @@ import { type ColorScale, type ScaleKind, formatValue, makeScale } from "../shar
 import type { Theme } from "../shared/theme";
 import type { Listen } from "../shared/view";
 import { type AttentionData, tokenLabel } from "./data";
-import { drawMatrix, matrixCanvasHeight, matrixImage } from "./draw";
+import { drawMatrix, drawMatrixAxes, matrixCanvasHeight, matrixImage } from "./draw";
 import { MATRIX_LEFT, MATRIX_PAD, MATRIX_TOP, ZOOMS, matrixWindow } from "./layout";
 
 /** What the detail view shows, read from the traits at each paint. */
@@ -46,6 +46,8 @@ export class HeadDetail {
     attrs: { tabindex: "0", role: "img", "aria-label": "query x key matrix of the selected head: hover for values, + and - zoom, click selects the query" },
   });
   private readonly status = el("div", { cls: "pw-status pw-ag-detail-status" });
+  private readonly leftAxis = el("canvas", { cls: "pw-ag-matrix-axis" });
+  private readonly topAxis = el("canvas", { cls: "pw-ag-matrix-axis" });
   private readonly zoomLabel = el("span", { cls: "pw-ag-zoom-label", text: "1×" });
   private readonly zoomOut: HTMLButtonElement;
   private readonly zoomIn: HTMLButtonElement;
@@ -62,7 +64,11 @@ export class HeadDetail {
     this.zoomIn = button("+", "zoom into the matrix around the selected token (key +)", () => this.setZoom(this.zoom + 1), "pw-ag-zoom");
     const zoomBar = el("div", { cls: "pw-ag-zoom-bar pw-no-export" }, [el("span", { cls: "pw-field-label", text: "zoom" }), this.zoomOut, this.zoomLabel, this.zoomIn]);
     const head = el("div", { cls: "pw-ag-detail-head" }, [this.title, zoomBar]);
-    this.root = el("div", { cls: "pw-ag-detail" }, [head, this.matrix, this.status]);
+    // the matrix canvas holds only the plot (and its colour bar): its axes sit around it on their own
+    const corner = el("div", { cls: "pw-ag-matrix-corner pw-export-text", text: "query ↓" });
+    const frame = el("div", { cls: "pw-ag-matrix-frame" }, [corner, this.topAxis, this.leftAxis, this.matrix]);
+    frame.style.gridTemplateColumns = `${MATRIX_LEFT}px auto`;
+    this.root = el("div", { cls: "pw-ag-detail" }, [head, frame, this.status]);
     listen(this.matrix, "pointermove", (ev) => {
       const hm = this.cellAt(ev);
       const same = hm && this.hover && hm.q === this.hover.q && hm.k === this.hover.k;
@@ -132,10 +138,11 @@ export class HeadDetail {
     }
     const zoom = ZOOMS[this.zoom];
     this.win = matrixWindow(d.T, zoom, s.token, s.token); // around the selected token, on the diagonal
-    const side = Math.max(64, s.width - MATRIX_LEFT - MATRIX_PAD);
-    this.plot = { x: MATRIX_LEFT, y: MATRIX_TOP, w: side, h: side };
+    const side = Math.max(64, s.width - MATRIX_LEFT - 2 * MATRIX_PAD);
+    const width = side + 2 * MATRIX_PAD;
+    this.plot = { x: MATRIX_PAD, y: MATRIX_PAD, w: side, h: side };
     const height = matrixCanvasHeight(side);
-    const { ctx } = sizeCanvas(this.matrix, s.width, height);
+    const { ctx } = sizeCanvas(this.matrix, width, height);
     this.matrix.dataset.window = JSON.stringify([this.win.q0, this.win.k0, this.win.n, this.plot.x, this.plot.y, side]);
     setText(this.zoomLabel, `${zoom}×`);
     this.zoomOut.disabled = this.zoom === 0;
@@ -151,9 +158,11 @@ export class HeadDetail {
       column: s.column,
       hover: this.hover,
       theme: s.theme,
-      width: s.width,
+      width,
       height,
       label: (t) => tokenLabel(d, t),
     });
+    const axes = { plot: this.plot, win: this.win, theme: s.theme, label: (t: number) => tokenLabel(d, t), width, height };
+    drawMatrixAxes(sizeCanvas(this.leftAxis, MATRIX_LEFT, height).ctx, sizeCanvas(this.topAxis, width, MATRIX_TOP).ctx, axes, MATRIX_LEFT, MATRIX_TOP);
   }
 }

@@ -9,7 +9,7 @@ import { cssRgb, lutRgb, paintBlock } from "../shared/raster";
 import type { ColorScale } from "../shared/scale";
 import type { Theme } from "../shared/theme";
 import type { AttentionData } from "./data";
-import { type Cell, type GridLayout, MATRIX_COLORBAR_H, MATRIX_PAD, MATRIX_TOP, matrixTicks } from "./layout";
+import { type Cell, type GridLayout, MATRIX_COLORBAR_H, MATRIX_PAD, matrixTicks } from "./layout";
 
 /** AttentionGrid's placeholder is a shade lighter on dark themes than the other widgets'. */
 export const greyOf = (theme: Theme): string => placeholderGrey(theme, "#555");
@@ -149,7 +149,7 @@ export interface MatrixPaint {
   scale: ColorScale;
   colormap: string;
   dark: boolean;
-  /** the plot: where the window's n x n cells go on the canvas */
+  /** the plot: where the window's n x n cells go on the matrix canvas */
   plot: Rect;
   /** the window of tokens shown (zoom) */
   win: { q0: number; k0: number; n: number };
@@ -164,8 +164,8 @@ export interface MatrixPaint {
   label: (token: number) => string;
 }
 
-/** The detail matrix (the zoom window of it) with axis ticks, its prefix separators, the selected row
- * (column), the hovered cell and a colour bar. */
+/** The detail matrix (the zoom window of it) with its prefix separators, the selected row (column), the
+ * hovered cell and a colour bar. Its axes are drawn beside it (`drawMatrixAxes`). */
 export function drawMatrix(ctx: CanvasRenderingContext2D, d: AttentionData, m: MatrixPaint): void {
   const { plot: P, win, theme } = m;
   ctx.fillStyle = theme.bg;
@@ -206,30 +206,39 @@ export function drawMatrix(ctx: CanvasRenderingContext2D, d: AttentionData, m: M
   ctx.restore();
   ctx.strokeStyle = theme.grid;
   ctx.strokeRect(P.x - 0.5, P.y - 0.5, P.w + 1, P.h + 1);
-  // axes: query down the left, key along the top, ticks named by their tokens
-  ctx.fillStyle = theme.muted;
-  ctx.font = `9px ${theme.font}`;
-  ctx.textBaseline = "middle";
-  ctx.textAlign = "right";
-  for (const t of matrixTicks(win.q0, win.n)) ctx.fillText(m.label(t), P.x - 3, yOf(t) + cell / 2, P.x - 4);
-  ctx.textAlign = "left";
-  ctx.textBaseline = "bottom";
-  ctx.fillText("query ↓", 2, P.y - 15);
-  ctx.fillText("key →", P.x, P.y - 15);
-  const ticks = matrixTicks(win.k0, win.n, 3);
-  let right = P.x - 2;
-  for (const t of ticks) {
+  drawColorbar(ctx, { x: P.x, y: P.y + P.h + 6, width: Math.max(40, P.w - 4), height: 10, colormap: m.colormap, scale: m.scale, theme, dark: m.dark });
+}
+
+/** The matrix' axes on canvases of their own: query ticks down the left (`left`, `leftW` wide, beside
+ * the matrix canvas), key ticks along the top (`top`, `topH` tall, above it), each tick named by its
+ * token. `m.plot` is where the plot sits on the matrix canvas. */
+export function drawMatrixAxes(left: CanvasRenderingContext2D, top: CanvasRenderingContext2D, m: Pick<MatrixPaint, "plot" | "win" | "theme" | "label" | "height" | "width">, leftW: number, topH: number): void {
+  const { plot: P, win, theme } = m;
+  const cell = P.w / win.n;
+  for (const [ctx, w, h] of [[left, leftW, m.height], [top, m.width, topH]] as const) {
+    ctx.fillStyle = theme.bg;
+    ctx.fillRect(0, 0, w, h);
+    ctx.fillStyle = theme.muted;
+    ctx.font = `9px ${theme.font}`;
+  }
+  left.textAlign = "right";
+  left.textBaseline = "middle";
+  for (const t of matrixTicks(win.q0, win.n)) left.fillText(m.label(t), leftW - 3, P.y + (t - win.q0) * cell + cell / 2, leftW - 4);
+  top.textAlign = "left";
+  top.textBaseline = "bottom";
+  top.fillText("key →", P.x, topH - 13);
+  let right = -Infinity;
+  for (const t of matrixTicks(win.k0, win.n, 3)) {
     const text = m.label(t);
-    const w = ctx.measureText(text).width;
-    const x = Math.min(Math.max(xOf(t) + cell / 2 - w / 2, right + 4), P.x + P.w - w);
+    const w = top.measureText(text).width;
+    const x = Math.min(Math.max(P.x + (t - win.k0) * cell + cell / 2 - w / 2, 0), m.width - w);
     if (x < right + 4) continue;
-    ctx.fillText(text, x, P.y - 3);
+    top.fillText(text, x, topH - 1);
     right = x + w;
   }
-  drawColorbar(ctx, { x: P.x, y: P.y + P.h + 6, width: Math.max(40, P.w - 4), height: 10, colormap: m.colormap, scale: m.scale, theme, dark: m.dark });
 }
 
 /** The detail matrix' canvas height for a plot `side` pixels square. */
 export function matrixCanvasHeight(side: number): number {
-  return MATRIX_TOP + side + MATRIX_PAD + MATRIX_COLORBAR_H;
+  return side + 2 * MATRIX_PAD + MATRIX_COLORBAR_H;
 }

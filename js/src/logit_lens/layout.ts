@@ -72,8 +72,9 @@ export function colourSlots(names: readonly string[], previous?: ReadonlyMap<str
 
 /**
  * The words that tell class names apart: the words every name starts with (and ends with) removed, as in
- * "a photo of a cat" / "a photo of a dog" -> "cat" / "dog". Names left unchanged when there is one, or when
- * a name would be left empty.
+ * "a photo of a cat" / "a photo of a dog" -> "cat" / "dog", and an article left in front after a shared
+ * prefix ("a photo of grass" / "a photo of a cat" -> "grass" / "cat"). Names are left unchanged when there
+ * is one, and no name is left empty.
  */
 export function distinctNames(names: readonly string[]): string[] {
   if (names.length < 2) return [...names];
@@ -84,7 +85,12 @@ export function distinctNames(names: readonly string[]): string[] {
   let post = 0;
   while (post < shortest - 1 - pre && words.every((w) => w[w.length - 1 - post] === words[0][words[0].length - 1 - post])) post++;
   if (pre === 0 && post === 0) return [...names];
-  return words.map((w) => w.slice(pre, w.length - post).join(" "));
+  // "a photo of a cat" / "a photo of grass": after the shared "a photo of", an article is not what differs
+  const article = (w: string) => /^(a|an|the)$/i.test(w);
+  return words.map((w) => {
+    const rest = w.slice(pre, w.length - post);
+    return (pre > 0 && rest.length > 1 && article(rest[0]) ? rest.slice(1) : rest).join(" ");
+  });
 }
 
 /** Text colour (black or white) that reads on a background colour. */

@@ -87,18 +87,25 @@ function opaque(color: string): boolean {
   return !!color && color !== "transparent" && !/^rgba\(.*,\s*0(\.0+)?\)$/.test(color);
 }
 
-/** Greedy word wrap of `text` into lines no wider than `widths[i]` (one width per line box on screen). */
+/** Greedy word wrap of `text` into lines no wider than `widths[i]` (one width per line box on screen); a
+ * word wider than its line is cut between characters, as the browser's `overflow-wrap: anywhere` does. */
 function wrap(ctx: CanvasRenderingContext2D, text: string, widths: number[]): string[] {
   const words = text.split(/(\s+)/);
   const lines: string[] = [];
+  const limit = () => widths[Math.min(lines.length, widths.length - 1)] + 1;
   let line = "";
   for (const w of words) {
     const next = line + w;
-    const limit = widths[Math.min(lines.length, widths.length - 1)] + 1;
-    if (line && ctx.measureText(next.trimEnd()).width > limit) {
+    if (line && ctx.measureText(next.trimEnd()).width > limit()) {
       lines.push(line.trimEnd());
       line = w.trimStart();
     } else line = next;
+    while (line.length > 1 && ctx.measureText(line).width > limit()) {
+      let cut = line.length - 1;
+      while (cut > 1 && ctx.measureText(line.slice(0, cut)).width > limit()) cut--;
+      lines.push(line.slice(0, cut));
+      line = line.slice(cut);
+    }
   }
   if (line.trim()) lines.push(line.trimEnd());
   return lines;

@@ -146,7 +146,9 @@ export abstract class WidgetView<T extends BaseTraits = BaseTraits> {
   /** The view as one canvas, as on screen, without controls, hints and status lines, and with the
    * caption in the toolbar's place (what `PNG` saves). */
   snapshot(): HTMLCanvasElement {
-    return composeView(this.root, this.theme.bg, this.theme.fg, { text: this.exportCaption(), over: this.toolbar });
+    const text = this.exportCaption();
+    this.root.dataset.exportCaption = text; // what the last export said (tests read it)
+    return composeView(this.root, this.theme.bg, this.theme.fg, { text, over: this.toolbar });
   }
 
   async exportPng(): Promise<void> {
