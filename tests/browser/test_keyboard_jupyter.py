@@ -99,15 +99,16 @@ def test_arrow_keys_move_the_widget_not_the_notebook(jupyter_server, lab, page, 
     assert float(overlay.input_value()) == pytest.approx(v0 - 0.05)
     wait_until(lambda: abs(float(lab.evaluate(kc, "grid.opacity")) - (v0 - 0.05)) < 1e-6, what="grid.opacity in the kernel")
 
-    # Shift+Enter still runs the cell from inside a widget (the keys a widget leaves to the notebook)
-    count = lab.evaluate(kc, "len(In)")
-    page.keyboard.press("Shift+Enter")
-    wait_until(lambda: int(lab.evaluate(kc, "len(In)")) > int(count), what="Shift+Enter ran a cell")
-
-    # at 800 px the grid fits its output: no horizontal scrollbar in the widget
+    # in this notebook (800 px window, file browser open) the grid fits its output: no horizontal scrollbar
     sw, cw = grid.evaluate("r => [r.scrollWidth, r.clientWidth]")
     assert sw <= cw, (sw, cw)
     shots = artifacts / "i17b" / "after"
     shots.mkdir(parents=True, exist_ok=True)
+    grid.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "keyboard_lab_800.png"))
+
+    # Shift+Enter still runs the cell from inside a widget (the keys a widget leaves to the notebook)
+    count = lab.evaluate(kc, "len(In)")
+    page.keyboard.press("Shift+Enter")
+    wait_until(lambda: int(lab.evaluate(kc, "len(In)")) > int(count), what="Shift+Enter ran a cell")
     assert page.pw_log.page_errors == [], page.pw_log.page_errors

@@ -288,3 +288,32 @@ def test_dark_diverging_map_is_dark_at_zero(pages, new_page):
     mid = cb.evaluate("c => { const d = c.getContext('2d').getImageData(Math.round(c.width / 2), Math.round(12 * devicePixelRatio), 1, 1).data; return [d[0], d[1], d[2]]; }")
     assert max(mid) < 90, mid  # the light theme's centre is #f7f7f7
     assert page.pw_log.problems() == []
+
+
+@pytest.mark.parametrize("widget", ["grid", "lens"])
+def test_colour_bar_captions_are_whole_at_800px(pages, new_page, widget: str):
+    """'clipped at p99 = 0.34 · ma…': the caption wraps onto lines that each fit the bar, none cut."""
+    page = _open(new_page, pages[widget], "light")
+    if widget == "grid":
+        page.locator("label:has-text('scale') select").select_option("percentile")
+        bar = page.locator("canvas.pw-ag-colorbar")
+        want = ["clipped at p99", "max"]
+    else:
+        page.locator("label:has-text('show') select").select_option("kl")
+        bar = page.locator("canvas.pw-ll-colorbar")
+        want = ["KL(last", "all layers"]
+    page.wait_for_timeout(200)
+    lines = json.loads(bar.evaluate("c => c.dataset.label"))
+    text = " ".join(lines)
+    assert all(w in text for w in want), lines
+    widths = bar.evaluate(
+        "(c, lines) => { const x = document.createElement('canvas').getContext('2d');"
+        " x.font = '10px ' + getComputedStyle(c.closest('.pw-root')).getPropertyValue('--pw-font');"
+        " return lines.map((l) => x.measureText(l).width); }",
+        lines,
+    )
+    room = bar.bounding_box()["width"] - 12  # the bar is inset 6 px each side
+    assert max(widths) <= room, (lines, widths, room)
+    # every line is inside the canvas' height
+    assert bar.bounding_box()["height"] >= 6 + 12 + 17 + 13 * len(lines)
+    assert page.pw_log.problems() == []

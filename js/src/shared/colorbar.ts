@@ -110,7 +110,9 @@ export function drawColorbar(ctx: CanvasRenderingContext2D, o: ColorbarOptions):
   let used = o.height + 17;
   if (o.label) {
     ctx.fillStyle = o.theme.muted;
-    for (const line of labelLines(o.label, o.width, o.theme.font, o.labelLines ?? 1)) {
+    const lines = labelLines(o.label, o.width, o.theme.font, o.labelLines ?? 1);
+    ctx.canvas.dataset.label = JSON.stringify(lines); // the label as drawn, line by line (tests read it)
+    for (const line of lines) {
       ctx.fillText(line, o.x, ty + 1 + used - o.height);
       used += LINE_H;
     }
