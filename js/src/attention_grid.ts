@@ -256,7 +256,7 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
     const d = this.data;
     if (!d) return;
     const buttons = Array.from({ length: d.nPrefix }, (_, i) => {
-      const b = button(this.label(i), `use ${this.label(i)} as the query (click to lock)`, () => this.clickQuery(i), "pw-ag-prefix-button");
+      const b = button(this.label(i), `use ${this.label(i)} as the query (click to lock)`, () => this.clickQuery(i), "pw-ag-prefix-button pw-export-keep");
       b.addEventListener("pointerenter", () => this.hoverQuery(i));
       b.addEventListener("pointerleave", () => this.hoverQuery(null));
       return b;

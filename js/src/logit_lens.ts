@@ -247,7 +247,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     const d = this.data;
     if (!d) return;
     const buttons = Array.from({ length: d.nPrefix }, (_, i) => {
-      const b = button(this.tokenLabel(i), `${this.tokenLabel(i)}: hover for its top classes, click to select`, () => this.clickToken(i), "pw-ll-prefix-button");
+      const b = button(this.tokenLabel(i), `${this.tokenLabel(i)}: hover for its top classes, click to select`, () => this.clickToken(i), "pw-ll-prefix-button pw-export-keep");
       b.prepend(el("span", { cls: "pw-ll-swatch" }));
       b.addEventListener("pointerenter", () => this.hoverToken(i));
       b.addEventListener("pointerleave", () => this.hoverToken(null));

@@ -55,7 +55,8 @@ W = TypeVar("W", bound="PrismaWidget")
 
 
 class PrismaWidget(anywidget.AnyWidget):
-    """Base class: theme, colour map, title, the construction protocol, and export to a standalone HTML file.
+    """Base class: theme, colour map, title, the model's name (``model_name``, which a PNG export's caption
+    shows), the construction protocol, and export to a standalone HTML file.
 
     Subclasses set ``_widget_name`` (the entry ``js/src/<name>.ts``), ``_esm = bundle_esm(name)`` and
     ``_css = bundle_css(name)``.

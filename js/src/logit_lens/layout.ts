@@ -60,10 +60,13 @@ export function colourSlots(names: readonly string[], previous?: ReadonlyMap<str
     }
   });
   const order = names.map((name, i) => ({ name, i, h: hashText(name) })).sort((a, b) => a.h - b.h || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // up to 10 classes hash onto tab20's 10 strong colours (its other 10 are their pale twins, which wash
+  // out under the overlay's opacity); more spread over all 20
+  const span = names.length <= 10 ? 10 : n;
   for (const { i, h } of order) {
     if (slots[i] >= 0 || taken.size >= n) continue;
-    let s = h % n;
-    while (taken.has(s)) s = (s + 1) % n;
+    let s = h % span;
+    while (taken.has(s)) s = (s + 1) % (taken.size >= span ? n : span);
     slots[i] = s;
     taken.add(s);
   }

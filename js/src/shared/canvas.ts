@@ -68,9 +68,10 @@ export function pixelsToCanvas(pixels: Uint8Array, h: number, w: number, channel
 
 /** Controls are left out of an export: they are how you change the view, not what it shows. (Legend
  * entries and cards are buttons too, but they are content: only `.pw-button`s count as controls.) So are
- * status lines, hints and errors: they tell the user what to do next, not what the figure shows. */
+ * status lines, hints and errors: they tell the user what to do next, not what the figure shows. A button
+ * that is also content (a prefix token with its colour: CLS) is marked `pw-export-keep`. */
 const NOT_EXPORTED =
-  ".pw-button, select, input[type=range], input[type=checkbox], .pw-toolbar, .pw-no-export, .pw-status, .pw-hint, .pw-error";
+  ".pw-button:not(.pw-export-keep), select, input[type=range], input[type=checkbox], .pw-toolbar, .pw-no-export, .pw-status, .pw-hint, .pw-error";
 
 /** A caption for an export, drawn over the element it replaces (the toolbar). */
 export interface ExportCaption {
