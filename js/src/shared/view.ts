@@ -140,7 +140,7 @@ export abstract class WidgetView<T extends BaseTraits = BaseTraits> {
   /** The caption a PNG export carries where the controls were (model, image, layer/head): say what the
    * figure shows, since the controls that said it are left out. Views override it. */
   protected exportCaption(): string {
-    return "";
+    return this.get("model_name") ?? "";
   }
 
   /** The view as one canvas, as on screen, without controls, hints and status lines, and with the
