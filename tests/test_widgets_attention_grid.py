@@ -170,3 +170,17 @@ def test_display_images_accept_unit_and_byte_floats_and_refuse_normalised_ones()
     normalised = (raw.astype(np.float32) / 255 - 0.5) / 0.25
     with pytest.raises(ValueError, match="looks normalised.*display_images"):
         as_uint8_image(normalised)
+
+
+def test_model_name_is_sent_for_the_export_caption(chelsea):
+    """A PNG export names the model: the from-model constructor sends the model's name; from arrays it is
+    the user's (default empty, and the caption leaves it out)."""
+    model = build("vit_tiny_patch16_224")
+    grid = AttentionGrid(model, chelsea, layers=[0])
+    assert grid.model_name == model.name and grid.model_name
+    assert grid.trait_metadata("model_name", "sync")
+    pats = np.full((1, 2, 5, 5), 0.2, dtype=np.float32)
+    assert AttentionGrid.from_patterns(pats, grid=(2, 2), n_prefix_tokens=1).model_name == ""
+    assert AttentionGrid.from_patterns(pats, grid=(2, 2), n_prefix_tokens=1, model_name="my ViT").model_name == "my ViT"
+    with pytest.raises(traitlets.TraitError):
+        AttentionGrid.from_patterns(pats, grid=(2, 2), n_prefix_tokens=1, model_name=3)

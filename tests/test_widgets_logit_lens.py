@@ -188,3 +188,15 @@ def test_saved_page_marks_prompts_read_only(clip, chelsea, tmp_path):
     assert state["prompts_editable"] is False and "read-only" in state["prompt_note"]
     assert state["prompts"][1] == "</script><b>dog</b>" and "</script><b>" not in text
     assert w.prompts_editable and w.prompt_note == ""  # the live widget is unchanged
+
+
+def test_model_name_and_image_label_for_the_export_caption(clip, chelsea):
+    """The PNG caption's model and image: model_name from the model, image_label from the user (text)."""
+    lens = LogitLens(clip, chelsea, prompts=["a cat", "a dog"], image_label="chelsea <b>the cat</b>")
+    assert lens.model_name == (clip.name or "")
+    assert lens.image_label == "chelsea <b>the cat</b>"
+    assert lens.trait_metadata("image_label", "sync") and lens.trait_metadata("model_name", "sync")
+    model = build("vit_tiny_patch16_224")
+    assert LogitLens(model, chelsea, layers=[0]).model_name == model.name
+    with pytest.raises(traitlets.TraitError):
+        LogitLens(clip, chelsea, prompts=["a cat"], image_label=["not", "text"])

@@ -22,7 +22,7 @@ import {
 } from "./attention_grid/data";
 import { type DetailState, HeadDetail } from "./attention_grid/detail";
 import { type Atlas, drawGrid, drawPanelColorbar, drawQueryPanel, makeAtlas, renderGridBackground } from "./attention_grid/draw";
-import { type GridLayout, type Rect, computeGridLayout, hitTest, patchTokenAt, queryPanelRect, thumbSize } from "./attention_grid/layout";
+import { type GridLayout, type Rect, computeGridLayout, hitTest, patchTokenAt, placeGrid, queryPanelRect, thumbSize } from "./attention_grid/layout";
 import { SummaryTable, drawBars, headOrder, summaryScale, summaryValues } from "./attention_grid/summary";
 import { type Toolbar, buildToolbar, syncToolbar } from "./attention_grid/toolbar";
 import type { AttentionGridTraits, Direction } from "./attention_grid/traits";
@@ -60,6 +60,8 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
 
   // DOM
   private readonly queryLabel: HTMLDivElement;
+  private readonly queryHint: HTMLSpanElement;
+  private readonly side: HTMLDivElement;
   private readonly queryCanvas: HTMLCanvasElement;
   private readonly prefixBar: HTMLDivElement;
   private readonly colorbarCanvas: HTMLCanvasElement;
@@ -77,6 +79,8 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
   private preview: number | null = null;
   private locked = false;
   private paints = 0;
+  /** the widget's width the grid was last fitted to (a ResizeObserver refits it when this changes) */
+  private fittedWidth = -1;
 
   // caches
   private imageCanvas: HTMLCanvasElement | null = null; // colour image, full resolution
@@ -94,6 +98,7 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       cls: "pw-ag-query-label pw-export-text",
       title: "hover the image to choose the query patch, click to lock it (click again to unlock); arrow keys move a locked query",
     });
+    this.queryHint = el("span", { cls: "pw-hint pw-ag-query-hint" });
     this.queryCanvas = el("canvas", {
       cls: "pw-canvas pw-ag-query",
       attrs: { tabindex: "0", role: "img", "aria-label": "query image: hover to choose the query patch, click to lock" },
@@ -105,14 +110,29 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       attrs: { role: "img", "aria-label": "attention of every layer and head; click a thumbnail to open the head" },
     });
     this.status = el("div", { cls: "pw-status pw-ag-status" });
-    this.detail = new HeadDetail(this.listen.bind(this), () => this.detailState(), (cell) => {
-      this.locked = true;
-      this.setTraits({ query: this.get("direction") === "column" ? cell.k : cell.q });
-    });
+    this.detail = new HeadDetail(
+      this.listen.bind(this),
+      () => this.detailState(),
+      (cell) => {
+        this.locked = true;
+        this.setTraits({ query: this.get("direction") === "column" ? cell.k : cell.q });
+      },
+      () => this.draw(),
+    );
     this.summary = new SummaryTable(this.listen.bind(this), (layer, head) => this.setTraits({ layer, head, show_detail: true }));
-    const side = el("div", { cls: "pw-ag-side" }, [this.queryLabel, this.queryCanvas, this.prefixBar, this.colorbarCanvas, this.summary.root]);
+    // the side column: the query image and its colour bar, then the selected head's matrix, so the
+    // matrix sits beside the grid (not under all its rows) at any width
+    this.side = el("div", { cls: "pw-ag-side" }, [
+      el("div", { cls: "pw-ag-query-head" }, [this.queryLabel, this.queryHint]),
+      this.queryCanvas,
+      this.prefixBar,
+      this.colorbarCanvas,
+      this.detail.root,
+      this.summary.root,
+    ]);
     const main = el("div", { cls: "pw-ag-main" }, [this.gridCanvas, this.status]);
-    this.root.append(this.titleEl, this.toolbar, this.errorEl, el("div", { cls: "pw-ag-body" }, [side, main, this.detail.root]));
+    this.root.append(this.titleEl, this.toolbar, this.errorEl, el("div", { cls: "pw-ag-body" }, [this.side, main]));
+    this.watchWidth();
 
     this.controls = buildToolbar(this.toolbar, (v) => this.setTraits(v), () => void this.exportPng());
     this.bindPointer();
@@ -169,7 +189,16 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       this.titleEl.style.display = this.get("title") ? "" : "none";
 
       const { imgH, imgW } = imageShape(d);
-      this.thumb = thumbSize(clampInt(this.get("thumb_size") ?? 64, 16, 512), imgH, imgW);
+      const target = clampInt(this.get("thumb_size") ?? 64, 16, 512);
+      // the query panel (and the matrix under it) keeps the requested size; the grid's thumbnails shrink
+      // until every head fits the widget's width: no horizontal scrolling to reach the last heads
+      this.queryRect = queryPanelRect(target, imgH, imgW);
+      const sideW = this.get("show_detail") ? Math.max(this.queryRect.w, 224) : this.queryRect.w;
+      this.fittedWidth = this.availableWidth();
+      const nCols = Math.max(d.heads.length, d.rollout && this.get("show_rollout") ? d.layers.length : 0);
+      const placed = placeGrid(this.fittedWidth, sideW, nCols, target);
+      this.thumb = thumbSize(placed.thumbW, imgH, imgW);
+      this.root.dataset.thumb = String(this.thumb.w);
 
       // images (colour for the query panel, grey under the heat maps)
       const one = imagePixels(d, this.imageIndex());
@@ -211,8 +240,7 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       this.atlas = makeAtlas(nCells, d.rows, d.cols);
 
       // query panel
-      this.queryRect = queryPanelRect(this.thumb.w, imgH, imgW);
-      (this.queryCanvas.parentElement as HTMLElement).style.width = `${this.queryRect.w}px`;
+      this.side.style.width = `${sideW}px`;
       sizeCanvas(this.queryCanvas, this.queryRect.w, this.queryRect.h);
       this.buildPrefixButtons();
 
@@ -228,7 +256,7 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
     const d = this.data;
     if (!d) return;
     const buttons = Array.from({ length: d.nPrefix }, (_, i) => {
-      const b = button(this.label(i), `use ${this.label(i)} as the query (click to lock)`, () => this.clickQuery(i), "pw-ag-prefix-button");
+      const b = button(this.label(i), `use ${this.label(i)} as the query (click to lock)`, () => this.clickQuery(i), "pw-ag-prefix-button pw-export-keep");
       b.addEventListener("pointerenter", () => this.hoverQuery(i));
       b.addEventListener("pointerleave", () => this.hoverQuery(null));
       return b;
@@ -244,7 +272,9 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
     try {
       this.computeValues();
       this.drawGrid();
-      drawQueryPanel(sizeCanvas(this.queryCanvas, this.queryRect.w, this.queryRect.h).ctx, this.data, this.queryRect, this.imageCanvas, this.shownQuery(), this.theme);
+      const hm = this.detail.hoveredCell();
+      const [qShown, kShown] = hm ? [hm.q, hm.k] : [this.shownQuery(), -1];
+      drawQueryPanel(sizeCanvas(this.queryCanvas, this.queryRect.w, this.queryRect.h).ctx, this.data, this.queryRect, this.imageCanvas, qShown, this.theme, kShown);
       // prefix buttons reflect the selection
       const q = this.shownQuery();
       Array.from(this.prefixBar.children).forEach((b, i) => b.setAttribute("aria-pressed", String(i === q)));
@@ -290,7 +320,7 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       atlas: this.atlas!,
       values: this.values,
       scales: this.cellScales,
-      table: lut(this.get("colormap") ?? "viridis"),
+      table: lut(this.get("colormap") ?? "viridis", this.theme.dark),
       opacity: Math.min(1, Math.max(0, Number(this.get("opacity") ?? 0.8))),
       token: this.shownQuery(),
       selected: L.cells.find((c) => c.kind === "head" && c.row === this.layerPos() && c.col === this.headPos()),
@@ -314,16 +344,17 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
       colormap: this.get("colormap") ?? "viridis",
       token: this.shownQuery(),
       column: this.get("direction") === "column",
-      image: this.imageCanvas,
       theme: this.theme,
+      width: Math.max(this.queryRect.w, parseFloat(this.side.style.width) || 0),
     };
   }
 
   private updateLabels(): void {
     const q = this.shownQuery();
-    const mode = this.locked ? "locked" : this.preview !== null ? "hover" : "hover · click locks";
-    const dir = this.get("direction") === "column" ? "to" : "from";
-    setText(this.queryLabel, `${dir} ${this.label(q)} (${mode})`);
+    const mode = this.locked ? "locked: click again to unlock" : this.preview !== null ? "hovered: click to lock" : "hover the image, click to lock";
+    const dir = this.get("direction") === "column" ? "attention to" : "attention from";
+    setText(this.queryLabel, `${dir} ${this.label(q)}`);
+    setText(this.queryHint, mode);
     setText(this.detail.title, `L${this.get("layer")} H${this.get("head")}: query × key`);
   }
 
@@ -403,7 +434,34 @@ export class AttentionGridView extends WidgetView<AttentionGridTraits> {
 
   }
 
+  // ------------------------------------------------------------------ width
+  /** The width the widget has for its body (the root's content box). */
+  private availableWidth(): number {
+    const cs = getComputedStyle(this.root);
+    return this.root.clientWidth - parseFloat(cs.paddingLeft || "0") - parseFloat(cs.paddingRight || "0");
+  }
+
+  /** Refit the grid when the widget's width changes (a narrower notebook, a side panel opened). */
+  private watchWidth(): void {
+    if (typeof ResizeObserver !== "function") return;
+    const ro = new ResizeObserver(() => {
+      const w = this.availableWidth();
+      if (w > 0 && Math.abs(w - this.fittedWidth) >= 1) this.requestRebuild();
+    });
+    ro.observe(this.root);
+    this.disposers.push(() => ro.disconnect());
+  }
+
   // ------------------------------------------------------------------ export
+  protected override exportCaption(): string {
+    const d = this.data;
+    const parts = [this.get("model_name") ?? ""];
+    if (d && d.images.length) parts.push(`image: ${d.images[this.imageIndex()] ?? ""}`);
+    parts.push(`layer ${this.get("layer")}, head ${this.get("head")}`);
+    parts.push(`${this.get("direction") === "column" ? "attention to" : "attention from"} ${this.label(this.shownQuery())}`);
+    return parts.filter((p) => p).join(" · ");
+  }
+
   protected pngName(): string {
     return `attention_grid_L${this.get("layer")}_H${this.get("head")}.png`;
   }

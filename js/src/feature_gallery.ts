@@ -197,15 +197,28 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
     card.addEventListener("click", (ev) => {
       if (ev.target === canvas && this.shotAt(canvas, ev)) return; // a patch click also selects (below)
       this.setTraits({ feature: f });
+      this.revealDetail();
     });
     card.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" || ev.key === " ") {
         ev.preventDefault();
         this.setTraits({ feature: f });
+        this.revealDetail();
       }
     });
     this.bindShotClicks(canvas, f);
     return card;
+  }
+
+  /** After a card click: when the detail is below the cards (a narrow notebook) and its top is off
+   * screen, scroll it into view (once it has painted the new feature). */
+  private revealDetail(): void {
+    const go = () => {
+      const r = this.detailEl.getBoundingClientRect();
+      const h = window.innerHeight || document.documentElement.clientHeight;
+      if (r.height > 0 && (r.top < 0 || r.top > h - 120)) this.detailEl.scrollIntoView({ block: "start", behavior: "smooth" });
+    };
+    requestAnimationFrame(() => requestAnimationFrame(go));
   }
 
   private shotAt(canvas: HTMLCanvasElement, ev: MouseEvent): { shot: Shot; token: number } | null {

@@ -74,6 +74,8 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
   };
 
   private data: LensData | null = null;
+  /** each prompt's palette slot, kept across prompt edits: a prompt keeps its colour while it stays */
+  private readonly colourMemory = new Map<string, number>();
   private mapRect: Rect = { x: 0, y: 0, w: 1, h: 1 };
   private imageCanvas: HTMLCanvasElement | null = null;
   private overlay: { canvas: HTMLCanvasElement; ctx: CanvasRenderingContext2D; image: ImageData } | null = null;
@@ -89,7 +91,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     this.playButton = button("▶ play", "animate through the layers", () => this.togglePlay(), "pw-ll-play");
     this.playButton.setAttribute("aria-pressed", "false");
     this.slider = el("input", { cls: "pw-ll-slider", attrs: { type: "range", min: "0", max: "0", step: "1", "aria-label": "layer" } });
-    this.layerLabel = el("span", { cls: "pw-ll-layer-label pw-export-text" });
+    this.layerLabel = el("span", { cls: "pw-ll-layer-label pw-no-export" }); // the slider's read-out: the export's caption names the layer
     const layerRow = el("div", { cls: "pw-ll-layer-row" }, [this.playButton, this.slider, this.layerLabel]);
     this.mapLabel = el("div", { cls: "pw-ll-map-label pw-export-text" });
     this.mapCanvas = el("canvas", {
@@ -166,6 +168,10 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     c.norm.set(this.get("normalization") ?? "global");
     c.cmap.set(this.get("colormap") ?? "viridis");
     c.labels.checked = !!this.get("show_labels");
+    // top-1 colours are classes: a colour map and its range would change nothing, so they are not offered
+    const scalar = this.mode() !== "top1";
+    c.norm.root.style.display = scalar ? "" : "none";
+    c.cmap.root.style.display = scalar ? "" : "none";
     const d = this.data;
     if (d) {
       this.slider.max = String(Math.max(0, d.L - 1));
@@ -210,7 +216,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
   protected rebuild(): void {
     try {
       this.errorEl.textContent = "";
-      if (!this.data) this.data = readLens(this.model);
+      if (!this.data) this.data = readLens(this.model, this.colourMemory);
       const d = this.data;
       this.applyTheme();
       const title = this.get("title") ?? "";
@@ -223,6 +229,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
       sizeCanvas(this.mapCanvas, w, h);
       (this.mapCanvas.parentElement as HTMLElement).style.width = `${Math.max(w, 200)}px`;
       this.mapCanvas.dataset.rect = JSON.stringify([0, 0, w, h, d.rows, d.cols, d.nPrefix]);
+      this.mapCanvas.dataset.patchLabels = JSON.stringify(d.shortNames); // the words "labels on patches" writes
       this.imageCanvas = d.pixels ? pixelsToCanvas(d.pixels.data, d.pixels.H, d.pixels.W, d.pixels.C, false) : null;
       const ov = scratch(d.cols, d.rows);
       this.overlay = { ...ov, image: ov.ctx.createImageData(d.cols, d.rows) };
@@ -240,7 +247,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     const d = this.data;
     if (!d) return;
     const buttons = Array.from({ length: d.nPrefix }, (_, i) => {
-      const b = button(this.tokenLabel(i), `${this.tokenLabel(i)}: hover for its top classes, click to select`, () => this.clickToken(i), "pw-ll-prefix-button");
+      const b = button(this.tokenLabel(i), `${this.tokenLabel(i)}: hover for its top classes, click to select`, () => this.clickToken(i), "pw-ll-prefix-button pw-export-keep");
       b.prepend(el("span", { cls: "pw-ll-swatch" }));
       b.addEventListener("pointerenter", () => this.hoverToken(i));
       b.addEventListener("pointerleave", () => this.hoverToken(null));
@@ -278,7 +285,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
   private drawMap(): void {
     const d = this.data!;
     const lp = this.lp();
-    const { colors, shown } = tokenColours(d, this.mode(), lp, this.targetPos(), this.get("normalization") !== "layer", this.get("colormap") ?? "viridis");
+    const { colors, shown } = tokenColours(d, this.mode(), lp, this.targetPos(), this.get("normalization") !== "layer", this.get("colormap") ?? "viridis", this.theme.dark);
     this.shownScale = shown;
     this.lastColors = colors;
     const R = this.mapRect;
@@ -386,6 +393,17 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
   }
 
   // ------------------------------------------------------------------ export
+  protected override exportCaption(): string {
+    const d = this.data;
+    const lp = this.lp();
+    const parts = [this.get("model_name") ?? "", this.get("image_label") ? `image: ${this.get("image_label")}` : ""];
+    if (d) parts.push(`layer ${d.layers[lp]} (${this.get("site") ?? "resid_post"})`);
+    const tp = this.targetPos();
+    const what = this.mode() === "class_prob" && d && tp >= 0 ? `p(${d.classNames[d.classIds[tp]] ?? d.classIds[tp]})` : MODE_LABEL[this.mode()];
+    parts.push(what);
+    return parts.filter((p) => p).join(" · ");
+  }
+
   protected pngName(): string {
     return `logit_lens_L${this.get("layer")}_${this.mode()}.png`;
   }

@@ -55,7 +55,8 @@ W = TypeVar("W", bound="PrismaWidget")
 
 
 class PrismaWidget(anywidget.AnyWidget):
-    """Base class: theme, colour map, title, the construction protocol, and export to a standalone HTML file.
+    """Base class: theme, colour map, title, the model's name (``model_name``, which a PNG export's caption
+    shows), the construction protocol, and export to a standalone HTML file.
 
     Subclasses set ``_widget_name`` (the entry ``js/src/<name>.ts``), ``_esm = bundle_esm(name)`` and
     ``_css = bundle_css(name)``.
@@ -71,6 +72,8 @@ class PrismaWidget(anywidget.AnyWidget):
     colormap = traitlets.CaselessStrEnum(COLORMAPS, default_value="viridis").tag(sync=True)
     #: a title above the view; shown as text, never as HTML
     title = traitlets.Unicode("").tag(sync=True)
+    #: the model the view shows, named in a PNG export's caption (set by the from-model constructors); text
+    model_name = traitlets.Unicode("").tag(sync=True)
 
     # ----- construction -----
     def _init_private(self) -> None:

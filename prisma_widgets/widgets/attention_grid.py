@@ -233,6 +233,7 @@ class AttentionGrid(PrismaWidget):
             precision=precision,
             image_labels=image_labels,
         )
+        state["model_name"] = str(model.name or "")
         self._init_traits(state)
         self._apply_options(traits)
 

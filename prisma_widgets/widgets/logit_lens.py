@@ -178,7 +178,8 @@ class LogitLens(PrismaWidget):
         ``target_class``: the class whose probability ``class_prob`` mode shows (``-1``: none yet).
         ``mode``: ``"top1"``, ``"class_prob"``, ``"entropy"``, ``"kl"`` (KL(p_last || p_layer), nats)
         or ``"rank"`` (rank of the last layer's top-1 class, 0 = top). ``prompts``: CLIP prompts.
-        ``normalization``: colour range per ``"layer"`` or ``"global"`` (all layers).
+        ``normalization``: colour range per ``"layer"`` or ``"global"`` (all layers). ``image_label``:
+        the image's name, which a PNG export's caption shows with ``model_name`` and the layer.
 
     Example:
         >>> import prisma_widgets as pw
@@ -219,6 +220,7 @@ class LogitLens(PrismaWidget):
     class_ids = traitlets.List(traitlets.Int()).tag(sync=True)
     max_entropy = traitlets.Float(0.0).tag(sync=True)
     site = traitlets.Unicode("resid_post").tag(sync=True)
+    image_label = traitlets.Unicode("").tag(sync=True)
     # selection, both ways
     layer = traitlets.Int(0).tag(sync=True)
     patch = traitlets.Int(0).tag(sync=True)
@@ -266,6 +268,7 @@ class LogitLens(PrismaWidget):
         state["prompts"] = list(prompts) if prompts else []
         state["prompts_editable"] = editable
         state["prompt_note"] = ""
+        state["model_name"] = str(model.name or "")
         self._init_traits(self._order(state))
         self._apply_options(dict(traits))
 

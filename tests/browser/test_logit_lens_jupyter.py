@@ -82,3 +82,47 @@ def test_lab_prompt_edit_recomputes_and_traits_sync(jupyter_server, lab, page, a
     )
     root.screenshot(path=str(artifacts / "logit_lens_lab.png"))
     assert page.pw_log.page_errors == [], page.pw_log.page_errors
+
+
+COLOUR_CELLS = [
+    CELLS[0].replace("prompts=['a cat', 'a dog', 'grass'],\n              title='lens in lab', layer=0)",
+                     "prompts=['a photo of a cat', 'a photo of a dog', 'a photo of a car', 'a photo of grass'],\n"
+                     "              show_labels=True, layer=0)"),
+]
+
+
+def test_lab_removing_a_prompt_keeps_the_other_colours(jupyter_server, lab, page, artifacts: Path):
+    """Issue 17: colours followed prompt position, so removing one recoloured every class."""
+    assert "show_labels=True" in COLOUR_CELLS[0]
+    write_notebook(jupyter_server.root / "lens_colours.ipynb", COLOUR_CELLS)
+    lab.open(page, "lens_colours.ipynb")
+    lab.run_all(page)
+    lab.wait_for_widgets(page, 1, artifacts, "logit_lens_colours_lab")
+    root = page.locator(".jp-OutputArea-output .pw-root").first
+    kc = lab.kernel_client("lens_colours.ipynb")
+
+    def colours() -> dict[str, str]:
+        return {
+            row.locator("input").input_value(): row.locator(".pw-ll-swatch").evaluate("e => getComputedStyle(e).backgroundColor")
+            for row in root.locator(".pw-ll-prompt").all()
+        }
+
+    before = colours()
+    assert len(before) == 4 and len(set(before.values())) == 4
+    assert root.locator("canvas.pw-ll-map").get_attribute("data-patch-labels") == '["cat","dog","car","grass"]'
+    # remove the first prompt in the widget: the kernel recomputes with three, each keeps its colour
+    root.locator(".pw-ll-prompt").first.get_by_role("button", name="×").click()
+    wait_until(lambda: lab.evaluate(kc, "len(w.prompts)") == "3", what="three prompts in the kernel")
+    page.wait_for_function("(el) => el.querySelectorAll('.pw-ll-prompt').length === 3", arg=root.element_handle(), timeout=30_000)
+    page.wait_for_function(
+        "(el) => el.querySelector('canvas.pw-ll-map').dataset.patchLabels === '[\"dog\",\"car\",\"grass\"]'",
+        arg=root.element_handle(), timeout=30_000,
+    )
+    after = colours()
+    assert set(after) == {"a photo of a dog", "a photo of a car", "a photo of grass"}
+    assert all(after[p] == before[p] for p in after), (before, after)
+    # the legend's and the table's swatches agree with the prompts'
+    legend = {b.locator(".pw-ll-legend-name").text_content(): b.locator(".pw-ll-swatch").evaluate("e => getComputedStyle(e).backgroundColor")
+              for b in root.locator("button.pw-ll-legend-item").all()}
+    assert legend and all(legend[n] == after[n] for n in legend), (legend, after)
+    assert page.pw_log.page_errors == [], page.pw_log.page_errors

@@ -2,14 +2,14 @@
 // panel, the colour bars and the detail view's matrix and image. Functions of data, layout and a context;
 // canvas text only (never parsed as HTML).
 import { scratch, sizeCanvas, strokePatchGrid } from "../shared/canvas";
-import { drawColorbar } from "../shared/colorbar";
+import { colorbarHeight, drawColorbar } from "../shared/colorbar";
 import { drawImageOrGrey, outlinePatch, placeholderGrey } from "../shared/marks";
 import { type Rect, patchRect } from "../shared/patches";
 import { cssRgb, lutRgb, paintBlock } from "../shared/raster";
 import type { ColorScale } from "../shared/scale";
 import type { Theme } from "../shared/theme";
 import type { AttentionData } from "./data";
-import { type Cell, type GridLayout, MATRIX_COLORBAR_H, MATRIX_PAD } from "./layout";
+import { type Cell, type GridLayout, MATRIX_COLORBAR_H, MATRIX_PAD, matrixTicks } from "./layout";
 
 /** AttentionGrid's placeholder is a shade lighter on dark themes than the other widgets'. */
 export const greyOf = (theme: Theme): string => placeholderGrey(theme, "#555");
@@ -113,20 +113,26 @@ function outlineToken(ctx: CanvasRenderingContext2D, d: AttentionData, cell: Cel
 }
 
 /** The query panel: the colour image, a faint patch grid, the query patch outlined. */
-export function drawQueryPanel(ctx: CanvasRenderingContext2D, d: AttentionData, R: Rect, image: HTMLCanvasElement | null, token: number, theme: Theme): void {
+/** The query image: the query's patch (accent) and, while a detail matrix cell is hovered, its key's
+ * patch (accent2). */
+export function drawQueryPanel(ctx: CanvasRenderingContext2D, d: AttentionData, R: Rect, image: HTMLCanvasElement | null, token: number, theme: Theme, key = -1): void {
   drawImageOrGrey(ctx, image, { x: 0, y: 0, w: R.w, h: R.h }, greyOf(theme));
   strokePatchGrid(ctx, R.w, R.h, d.rows, d.cols, "rgba(255,255,255,0.18)");
   const pr = patchRect(R, token, d.rows, d.cols, d.nPrefix);
   if (pr) outlinePatch(ctx, pr, theme.accent);
+  const kr = key >= 0 ? patchRect(R, key, d.rows, d.cols, d.nPrefix) : null;
+  if (kr) outlinePatch(ctx, kr, theme.accent2);
 }
 
 /** The colour bar under the query panel (blank without a selected head). */
 export function drawPanelColorbar(canvas: HTMLCanvasElement, w: number, shown: { scale: ColorScale; label: string } | null, colormap: string, theme: Theme): void {
-  const { ctx } = sizeCanvas(canvas, w, 58);
+  const o = { x: 6, y: 6, width: w - 12, height: 12, colormap, theme, label: shown?.label ?? "", labelLines: 3, dark: theme.dark };
+  const h = Math.max(58, colorbarHeight(o));
+  const { ctx } = sizeCanvas(canvas, w, h);
   ctx.fillStyle = theme.bg;
-  ctx.fillRect(0, 0, w, 58);
+  ctx.fillRect(0, 0, w, h);
   if (!shown) return;
-  drawColorbar(ctx, { x: 6, y: 6, width: w - 12, height: 12, colormap, scale: shown.scale, theme, label: shown.label });
+  drawColorbar(ctx, { ...o, scale: shown.scale });
 }
 
 /** A T x T matrix as a T x T pixel canvas, through the colour table. */
@@ -142,53 +148,97 @@ export interface MatrixPaint {
   image: HTMLCanvasElement;
   scale: ColorScale;
   colormap: string;
-  size: number;
+  dark: boolean;
+  /** the plot: where the window's n x n cells go on the matrix canvas */
+  plot: Rect;
+  /** the window of tokens shown (zoom) */
+  win: { q0: number; k0: number; n: number };
   /** the selected query's row, or the selected key's column */
   token: number;
   column: boolean;
   hover: { q: number; k: number } | null;
   theme: Theme;
+  /** the canvas' whole size */
+  width: number;
+  height: number;
+  label: (token: number) => string;
 }
 
-/** The detail matrix with its prefix separators, the selected row (column), the hovered cell and a colour bar. */
+/** The detail matrix (the zoom window of it) with its prefix separators, the selected row (column), the
+ * hovered cell and a colour bar. Its axes are drawn beside it (`drawMatrixAxes`). */
 export function drawMatrix(ctx: CanvasRenderingContext2D, d: AttentionData, m: MatrixPaint): void {
-  const { size, theme } = m;
-  const pad = MATRIX_PAD;
+  const { plot: P, win, theme } = m;
   ctx.fillStyle = theme.bg;
-  ctx.fillRect(0, 0, size + 2 * pad, size + 2 * pad + MATRIX_COLORBAR_H);
+  ctx.fillRect(0, 0, m.width, m.height);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(m.image, pad, pad, size, size);
-  const cell = size / d.T;
+  ctx.drawImage(m.image, win.k0, win.q0, win.n, win.n, P.x, P.y, P.w, P.h);
+  const cell = P.w / win.n;
+  const xOf = (k: number) => P.x + (k - win.k0) * cell;
+  const yOf = (q: number) => P.y + (q - win.q0) * cell;
+  const inWin = (t: number, t0: number) => t >= t0 && t < t0 + win.n;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(P.x - 1, P.y - 1, P.w + 2, P.h + 2);
+  ctx.clip();
   if (d.nPrefix) {
     ctx.strokeStyle = theme.grid;
     ctx.lineWidth = 1;
-    const p = pad + d.nPrefix * cell;
     ctx.beginPath();
-    ctx.moveTo(pad, p);
-    ctx.lineTo(pad + size, p);
-    ctx.moveTo(p, pad);
-    ctx.lineTo(p, pad + size);
+    if (inWin(d.nPrefix, win.q0)) {
+      ctx.moveTo(P.x, yOf(d.nPrefix));
+      ctx.lineTo(P.x + P.w, yOf(d.nPrefix));
+    }
+    if (inWin(d.nPrefix, win.k0)) {
+      ctx.moveTo(xOf(d.nPrefix), P.y);
+      ctx.lineTo(xOf(d.nPrefix), P.y + P.h);
+    }
     ctx.stroke();
   }
   ctx.strokeStyle = theme.accent;
   ctx.lineWidth = 1;
-  if (m.column) ctx.strokeRect(pad + m.token * cell, pad, Math.max(1, cell), size);
-  else ctx.strokeRect(pad, pad + m.token * cell, size, Math.max(1, cell));
+  if (m.column) ctx.strokeRect(xOf(m.token), P.y, Math.max(1, cell), P.h);
+  else ctx.strokeRect(P.x, yOf(m.token), P.w, Math.max(1, cell));
   const hm = m.hover;
   if (hm) {
     ctx.strokeStyle = theme.accent2;
-    ctx.strokeRect(pad + hm.k * cell - 1, pad + hm.q * cell - 1, cell + 2, cell + 2);
+    ctx.strokeRect(xOf(hm.k) - 1, yOf(hm.q) - 1, cell + 2, cell + 2);
   }
-  drawColorbar(ctx, { x: pad + 2, y: pad + size + 6, width: Math.min(size - 4, 240), height: 10, colormap: m.colormap, scale: m.scale, theme });
+  ctx.restore();
+  ctx.strokeStyle = theme.grid;
+  ctx.strokeRect(P.x - 0.5, P.y - 0.5, P.w + 1, P.h + 1);
+  drawColorbar(ctx, { x: P.x, y: P.y + P.h + 6, width: Math.max(40, P.w - 4), height: 10, colormap: m.colormap, scale: m.scale, theme, dark: m.dark });
 }
 
-/** The detail view's image: the hovered cell's query patch (accent) and key patch (accent2), else the query's. */
-export function drawDetailImage(ctx: CanvasRenderingContext2D, d: AttentionData, R: Rect, image: HTMLCanvasElement | null, token: number, hover: { q: number; k: number } | null, theme: Theme): void {
-  drawImageOrGrey(ctx, image, R, greyOf(theme));
-  const outline = (t: number, color: string) => {
-    const pr = patchRect(R, t, d.rows, d.cols, d.nPrefix);
-    if (pr) outlinePatch(ctx, pr, color);
-  };
-  outline(hover ? hover.q : token, theme.accent);
-  if (hover) outline(hover.k, theme.accent2);
+/** The matrix' axes on canvases of their own: query ticks down the left (`left`, `leftW` wide, beside
+ * the matrix canvas), key ticks along the top (`top`, `topH` tall, above it), each tick named by its
+ * token. `m.plot` is where the plot sits on the matrix canvas. */
+export function drawMatrixAxes(left: CanvasRenderingContext2D, top: CanvasRenderingContext2D, m: Pick<MatrixPaint, "plot" | "win" | "theme" | "label" | "height" | "width">, leftW: number, topH: number): void {
+  const { plot: P, win, theme } = m;
+  const cell = P.w / win.n;
+  for (const [ctx, w, h] of [[left, leftW, m.height], [top, m.width, topH]] as const) {
+    ctx.fillStyle = theme.bg;
+    ctx.fillRect(0, 0, w, h);
+    ctx.fillStyle = theme.muted;
+    ctx.font = `9px ${theme.font}`;
+  }
+  left.textAlign = "right";
+  left.textBaseline = "middle";
+  for (const t of matrixTicks(win.q0, win.n)) left.fillText(m.label(t), leftW - 3, P.y + (t - win.q0) * cell + cell / 2, leftW - 4);
+  top.textAlign = "left";
+  top.textBaseline = "bottom";
+  top.fillText("key →", P.x, topH - 13);
+  let right = -Infinity;
+  for (const t of matrixTicks(win.k0, win.n, 3)) {
+    const text = m.label(t);
+    const w = top.measureText(text).width;
+    const x = Math.min(Math.max(P.x + (t - win.k0) * cell + cell / 2 - w / 2, 0), m.width - w);
+    if (x < right + 4) continue;
+    top.fillText(text, x, topH - 1);
+    right = x + w;
+  }
+}
+
+/** The detail matrix' canvas height for a plot `side` pixels square. */
+export function matrixCanvasHeight(side: number): number {
+  return side + 2 * MATRIX_PAD + MATRIX_COLORBAR_H;
 }

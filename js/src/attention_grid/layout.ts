@@ -157,16 +157,43 @@ export function queryPanelRect(thumbW: number, imgH: number, imgW: number): Rect
   return { x: 0, y: 0, w, h: Math.round((w * imgH) / imgW) };
 }
 
-/** The detail view's query x key matrix: 384 CSS pixels, or a whole number of pixels per token (>= 160). */
-export function matrixSide(T: number): number {
-  return T >= 384 ? 384 : Math.max(160, Math.floor(384 / T) * T);
+/** The thumbnail width that fits `nCols` thumbnails (and the layer labels) into `avail` CSS pixels: the
+ * requested `target` when it fits, else smaller, down to `min`. */
+export function fitThumbWidth(avail: number, nCols: number, target: number, min = 16, labelW = 34, gap = 6): number {
+  if (!(avail > 0) || nCols <= 0) return target;
+  const fit = Math.floor((avail - labelW) / nCols - gap);
+  return Math.max(min, Math.min(target, fit));
+}
+
+/** Where the grid goes in a widget `avail` pixels wide, beside a side column `side` wide (`gap` between):
+ * beside it when thumbnails at least `min` wide fit there, else below it, over the whole width. */
+export function placeGrid(avail: number, side: number, nCols: number, target: number, min = 28, gap = 16): { thumbW: number; beside: boolean } {
+  const beside = fitThumbWidth(avail - side - gap, nCols, target, 1);
+  if (beside >= Math.min(min, target)) return { thumbW: beside, beside: true };
+  return { thumbW: fitThumbWidth(avail, nCols, target, 12), beside: false };
 }
 
 export const MATRIX_PAD = 4;
 export const MATRIX_COLORBAR_H = 44;
-export const DETAIL_IMAGE_W = 160;
+/** Margins of the detail matrix: the query tick labels on the left, the key tick labels above. */
+export const MATRIX_LEFT = 38;
+export const MATRIX_TOP = 28;
+export const ZOOMS = [1, 2, 4, 8, 16] as const;
 
-/** The detail view's small image beside the matrix. */
-export function detailImageRect(imgH: number, imgW: number): Rect {
-  return { x: 0, y: 0, w: DETAIL_IMAGE_W, h: Math.round((DETAIL_IMAGE_W * imgH) / imgW) };
+/** The tokens the detail matrix shows at `zoom`: `n` per side from (q0, k0), centred on (q, k) where the
+ * matrix edges allow. Zoom 1 is the whole T x T matrix. */
+export function matrixWindow(T: number, zoom: number, q: number, k: number): { q0: number; k0: number; n: number } {
+  const n = Math.max(1, Math.min(T, Math.ceil(T / Math.max(1, zoom))));
+  const start = (c: number) => Math.max(0, Math.min(T - n, Math.round(c - n / 2)));
+  return { q0: start(q), k0: start(k), n };
+}
+
+/** Tick positions (token indices) along a window of `n` tokens from `t0`: its first token, then the
+ * multiples of a round step (1, 2, 5, 10, 20, 25, 50, ...) giving about `count` ticks. */
+export function matrixTicks(t0: number, n: number, count = 4): number[] {
+  const raw = n / Math.max(1, count);
+  const nice = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000].find((s) => s >= raw) ?? Math.ceil(raw);
+  const out = [t0];
+  for (let t = Math.ceil((t0 + 1) / nice) * nice; t < t0 + n; t += nice) if (t - t0 >= nice / 2) out.push(t);
+  return out;
 }

@@ -2,7 +2,10 @@
 // covers it. Python computes every number (probabilities, entropy, KL, ranks); this only looks up.
 import { decode, type EncodedArray, type NDArray } from "../shared/codec";
 import type { TraitSource } from "../shared/traits";
+import { OTHER, classColor, colourSlots, distinctNames, PALETTE } from "./layout";
 import type { LogitLensTraits, Mode } from "./traits";
+
+export type RGB = [number, number, number];
 
 export type { Mode } from "./traits";
 export const MODES: { value: Mode; label: string }[] = [
@@ -23,8 +26,13 @@ export interface LensData {
   layers: number[];
   tokenLabels: string[];
   classNames: string[];
+  /** the words that tell the class names apart ("a photo of a cat" -> "cat"), for labels on patches */
+  shortNames: string[];
   /** classes with a full probability map, in legend order */
   classIds: number[];
+  /** the colour of each legend class: by position (classifier classes, most frequent first), or by the
+   * class' text when the lens reads out against prompts (a prompt keeps its colour when others go) */
+  colours: RGB[];
   maxEntropy: number;
   topIdx: ArrayLike<number>; // [L, T, K]
   topQ: ArrayLike<number>; // [L, T, K] uint8
@@ -46,7 +54,9 @@ function need(arr: NDArray | null, name: string, dims: number): NDArray {
   return arr;
 }
 
-export function readLens(model: TraitSource<LogitLensTraits>): LensData {
+/** Decode the traits. `memory`: the palette slot of every prompt seen so far (kept by the view across
+ * prompt edits, updated here), so that a prompt keeps its colour while it stays. */
+export function readLens(model: TraitSource<LogitLensTraits>, memory?: Map<string, number>): LensData {
   const get = (k: keyof LogitLensTraits) => model.get(k);
   const dec = (k: keyof LogitLensTraits) => decode(get(k) as EncodedArray);
   const top = need(dec("top_indices"), "top_indices", 3);
@@ -72,6 +82,15 @@ export function readLens(model: TraitSource<LogitLensTraits>): LensData {
   }
   const classIds = ((get("class_ids") as number[]) ?? []).map(Number);
   if (classQ.shape[1] !== classIds.length) throw new Error(`class_probs has ${classQ.shape[1]} classes for ${classIds.length} class ids`);
+  const classNames = ((get("class_names") as string[]) ?? []).map(String);
+  const byText = (((get("prompts") as string[]) ?? []).length ?? 0) > 0;
+  let colours: RGB[];
+  if (byText) {
+    const names = classIds.map((c) => classNames[c] ?? `class ${c}`);
+    const slots = colourSlots(names, memory);
+    names.forEach((n, i) => memory?.set(n, slots[i]));
+    colours = slots.map((s) => (s >= 0 ? PALETTE[s] : OTHER));
+  } else colours = classIds.map((_, i) => classColor(i));
   return {
     L,
     T,
@@ -81,8 +100,10 @@ export function readLens(model: TraitSource<LogitLensTraits>): LensData {
     nPrefix,
     layers: ((get("layer_indices") as number[]) ?? []).map(Number),
     tokenLabels: ((get("token_labels") as string[]) ?? []).map(String),
-    classNames: ((get("class_names") as string[]) ?? []).map(String),
+    classNames,
+    shortNames: distinctNames(classNames),
     classIds,
+    colours,
     maxEntropy: Number(get("max_entropy") ?? 0),
     topIdx: top.data,
     topQ: topQ.data,
@@ -101,6 +122,12 @@ export function readLens(model: TraitSource<LogitLensTraits>): LensData {
 
 export function className(d: LensData, c: number): string {
   return d.classNames[c] ?? `class ${c}`;
+}
+
+/** The class' colour (legend, map, table, chart): OTHER for a class without one. */
+export function colourOf(d: LensData, c: number): RGB {
+  const pos = legendPos(d, c);
+  return pos >= 0 ? d.colours[pos] ?? OTHER : OTHER;
 }
 
 /** The top-k (class, probability) of one token at one layer position. */

@@ -1,15 +1,15 @@
 // LogitLens painting: every token's colour in the current mode, the map (image, colour overlay, patch
 // labels, the selected patch), the colour bar and the line chart. Canvas text only (never parsed as HTML).
 import { sizeCanvas, strokePatchGrid } from "../shared/canvas";
-import { drawColorbar } from "../shared/colorbar";
+import { colorbarHeight, drawColorbar } from "../shared/colorbar";
 import { lut } from "../shared/colormap";
 import { drawImageOverGrey, outlinePatch, placeholderGrey } from "../shared/marks";
 import { type Rect, patchRect } from "../shared/patches";
 import { cssRgb, paintRgbBlock, rgbOfValues } from "../shared/raster";
 import { type ColorScale, formatValue, makeScale } from "../shared/scale";
 import type { Theme } from "../shared/theme";
-import { type LensData, className, legendPos, modeRangeValues, modeValues, shortLabel, top1, trajectory } from "./data";
-import { chartPoint, classColor, textOn } from "./layout";
+import { type LensData, className, colourOf, modeRangeValues, modeValues, shortLabel, top1, trajectory } from "./data";
+import { OTHER, chartPoint, classColor, textOn } from "./layout";
 import type { Mode } from "./traits";
 
 export interface ShownScale {
@@ -31,11 +31,11 @@ export interface TokenColours {
  * the colour map, with the range over this layer or all layers (`global`). `tp`: legend position of the
  * class mapped in class_prob mode.
  */
-export function tokenColours(d: LensData, mode: Mode, lp: number, tp: number, global: boolean, colormap: string): TokenColours {
+export function tokenColours(d: LensData, mode: Mode, lp: number, tp: number, global: boolean, colormap: string, dark = false): TokenColours {
   if (mode === "top1") {
     const colors = new Uint8ClampedArray(d.T * 3);
     const cls = top1(d, lp);
-    for (let t = 0; t < d.T; t++) colors.set(classColor(legendPos(d, cls[t])), t * 3);
+    for (let t = 0; t < d.T; t++) colors.set(colourOf(d, cls[t]), t * 3);
     return { colors, shown: null };
   }
   const values = modeValues(d, mode, lp, tp);
@@ -60,7 +60,7 @@ export function tokenColours(d: LensData, mode: Mode, lp: number, tp: number, gl
     const c = tp >= 0 ? d.classIds[tp] : -1;
     label = tp >= 0 ? `p(${className(d, c)}) · ${scope}` : "no map for this class";
   }
-  const colors = rgbOfValues(values, (v) => scale.map(v + offset), lut(colormap));
+  const colors = rgbOfValues(values, (v) => scale.map(v + offset), lut(colormap, dark));
   return { colors, shown: { scale, label, offset } };
 }
 
@@ -101,7 +101,7 @@ export function drawMap(ctx: CanvasRenderingContext2D, d: LensData, m: MapPaint)
       const r = Math.floor(p / d.cols);
       const c = p % d.cols;
       ctx.fillStyle = textOn([colors[t * 3], colors[t * 3 + 1], colors[t * 3 + 2]]);
-      ctx.fillText(shortLabel(className(d, cls[t]), max), (c + 0.5) * cw, (r + 0.5) * ch, cw - 2);
+      ctx.fillText(shortLabel(d.shortNames[cls[t]] ?? className(d, cls[t]), max), (c + 0.5) * cw, (r + 0.5) * ch, cw - 2);
     }
   }
   const pr = patchRect(R, m.token, d.rows, d.cols, d.nPrefix);
@@ -110,7 +110,8 @@ export function drawMap(ctx: CanvasRenderingContext2D, d: LensData, m: MapPaint)
 
 /** The colour bar of the current scale, or (top1: colours are classes) a line saying so. */
 export function drawMapColorbar(canvas: HTMLCanvasElement, w: number, shown: ShownScale | null, colormap: string, theme: Theme): void {
-  const height = 58;
+  const o = { x: 6, y: 6, width: w - 12, height: 12, colormap, theme, label: shown?.label ?? "", labelLines: 3, dark: theme.dark };
+  const height = Math.max(58, colorbarHeight(o));
   const { ctx } = sizeCanvas(canvas, w, height);
   ctx.fillStyle = theme.bg;
   ctx.fillRect(0, 0, w, height);
@@ -121,7 +122,7 @@ export function drawMapColorbar(canvas: HTMLCanvasElement, w: number, shown: Sho
     ctx.fillText("colour = top-1 class (see the legend); grey = other", 6, 8);
     return;
   }
-  drawColorbar(ctx, { x: 6, y: 6, width: w - 12, height: 12, colormap, scale: shown.scale, theme, label: shown.label });
+  drawColorbar(ctx, { ...o, scale: shown.scale });
 }
 
 /** The token's final top classes through every layer, the current layer dashed. */
@@ -159,8 +160,8 @@ export function drawChart(canvas: HTMLCanvasElement, d: LensData, token: number,
   ctx.stroke();
   ctx.setLineDash([]);
   series.forEach((s, k) => {
-    const pos = legendPos(d, s.cls);
-    const col = pos >= 0 && pos < 20 ? classColor(pos) : classColor(10 + (k % 10));
+    const own = colourOf(d, s.cls);
+    const col = own !== OTHER ? own : classColor(10 + (k % 10));
     ctx.strokeStyle = cssRgb(col);
     ctx.fillStyle = cssRgb(col);
     ctx.lineWidth = k === 0 ? 2.5 : 1.5;

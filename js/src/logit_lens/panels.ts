@@ -3,8 +3,8 @@
 import { button, el, setText } from "../shared/dom";
 import { cssRgb } from "../shared/raster";
 import type { Traits } from "../shared/traits";
-import { type LensData, className, legendPos, topAt } from "./data";
-import { classColor } from "./layout";
+import { type LensData, className, colourOf, legendPos, topAt } from "./data";
+import { OTHER, classColor } from "./layout";
 import type { LogitLensTraits, Mode } from "./traits";
 
 function swatch(color: [number, number, number]): HTMLSpanElement {
@@ -23,8 +23,8 @@ export function legendItems(d: LensData, counts: Map<number, number>, mode: Mode
   let other = 0;
   for (const [cls, n] of entries) {
     const pos = legendPos(d, cls);
-    const col = classColor(pos);
-    if (pos < 0 || col === classColor(-1)) {
+    const col = colourOf(d, cls);
+    if (pos < 0 || col === OTHER) {
       other += n;
       if (pos < 0) continue;
     }
@@ -43,7 +43,7 @@ export function legendItems(d: LensData, counts: Map<number, number>, mode: Mode
   }
   if (mode === "class_prob" && tp >= 0 && !counts.has(d.classIds[tp])) {
     const cls = d.classIds[tp];
-    const b = el("div", { cls: "pw-ll-legend-item", attrs: { "aria-pressed": "true", "data-class": String(cls) } }, [swatch(classColor(tp)), el("span", { cls: "pw-ll-legend-name", text: className(d, cls) }), el("span", { cls: "pw-ll-legend-count", text: "0" })]);
+    const b = el("div", { cls: "pw-ll-legend-item", attrs: { "aria-pressed": "true", "data-class": String(cls) } }, [swatch(colourOf(d, cls)), el("span", { cls: "pw-ll-legend-name", text: className(d, cls) }), el("span", { cls: "pw-ll-legend-count", text: "0" })]);
     items.unshift(b);
   }
   return items;
@@ -54,7 +54,7 @@ export function topRows(d: LensData, lp: number, token: number): HTMLTableRowEle
   return topAt(d, lp, token).map((e, i) =>
     el("tr", {}, [
       el("td", { text: String(i + 1) }),
-      el("td", { cls: "pw-ll-table-class" }, [swatch(classColor(legendPos(d, e.cls))), el("span", { text: className(d, e.cls) })]),
+      el("td", { cls: "pw-ll-table-class" }, [swatch(colourOf(d, e.cls)), el("span", { text: className(d, e.cls) })]),
       el("td", { cls: "pw-ll-table-p", text: e.prob.toFixed(3) }),
     ]),
   );
@@ -78,7 +78,7 @@ export class PromptPanel {
     private readonly data: () => LensData | null,
   ) {
     this.list = el("div", { cls: "pw-ll-prompt-list" });
-    this.note = el("div", { cls: "pw-ll-prompt-note" });
+    this.note = el("div", { cls: "pw-ll-prompt-note pw-hint" });
     this.add = button("+ prompt", "add a prompt", () => this.addRow(), "pw-ll-add-prompt");
     this.root = el("div", { cls: "pw-ll-prompts" }, [el("div", { cls: "pw-ll-section-title", text: "prompts" }), this.list, this.add, this.note]);
   }
@@ -126,7 +126,7 @@ export class PromptPanel {
     }, "pw-ll-remove-prompt");
     remove.disabled = !editable || n <= 1;
     remove.style.display = editable ? "" : "none";
-    const row = el("div", { cls: "pw-ll-prompt" }, [swatch(classColor(d ? legendPos(d, i) : i)), input, remove]);
+    const row = el("div", { cls: "pw-ll-prompt" }, [swatch(d ? colourOf(d, i) : classColor(i)), input, remove]);
     return row;
   }
 

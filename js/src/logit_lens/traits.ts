@@ -27,6 +27,8 @@ export interface LogitLensTraits extends BaseTraits {
   class_ids: number[];
   max_entropy: number;
   site: string;
+  /** the image's name (a PNG export's caption) */
+  image_label: string;
   // selection, both ways
   layer: number;
   patch: number;
@@ -67,6 +69,7 @@ export const TRAIT_KEYS = [
   "class_ids",
   "max_entropy",
   "site",
+  "image_label",
   "layer",
   "patch",
   "target_class",

@@ -67,8 +67,17 @@ export function pixelsToCanvas(pixels: Uint8Array, h: number, w: number, channel
 }
 
 /** Controls are left out of an export: they are how you change the view, not what it shows. (Legend
- * entries and cards are buttons too, but they are content: only `.pw-button`s count as controls.) */
-const NOT_EXPORTED = ".pw-button, select, input[type=range], input[type=checkbox], .pw-toolbar, .pw-no-export";
+ * entries and cards are buttons too, but they are content: only `.pw-button`s count as controls.) So are
+ * status lines, hints and errors: they tell the user what to do next, not what the figure shows. A button
+ * that is also content (a prefix token with its colour: CLS) is marked `pw-export-keep`. */
+const NOT_EXPORTED =
+  ".pw-button:not(.pw-export-keep), select, input[type=range], input[type=checkbox], .pw-toolbar, .pw-no-export, .pw-status, .pw-hint, .pw-error";
+
+/** A caption for an export, drawn over the element it replaces (the toolbar). */
+export interface ExportCaption {
+  text: string;
+  over: HTMLElement;
+}
 
 function visible(e: Element): boolean {
   const cs = getComputedStyle(e);
@@ -79,18 +88,25 @@ function opaque(color: string): boolean {
   return !!color && color !== "transparent" && !/^rgba\(.*,\s*0(\.0+)?\)$/.test(color);
 }
 
-/** Greedy word wrap of `text` into lines no wider than `widths[i]` (one width per line box on screen). */
+/** Greedy word wrap of `text` into lines no wider than `widths[i]` (one width per line box on screen); a
+ * word wider than its line is cut between characters, as the browser's `overflow-wrap: anywhere` does. */
 function wrap(ctx: CanvasRenderingContext2D, text: string, widths: number[]): string[] {
   const words = text.split(/(\s+)/);
   const lines: string[] = [];
+  const limit = () => widths[Math.min(lines.length, widths.length - 1)] + 1;
   let line = "";
   for (const w of words) {
     const next = line + w;
-    const limit = widths[Math.min(lines.length, widths.length - 1)] + 1;
-    if (line && ctx.measureText(next.trimEnd()).width > limit) {
+    if (line && ctx.measureText(next.trimEnd()).width > limit()) {
       lines.push(line.trimEnd());
       line = w.trimStart();
     } else line = next;
+    while (line.length > 1 && ctx.measureText(line).width > limit()) {
+      let cut = line.length - 1;
+      while (cut > 1 && ctx.measureText(line.slice(0, cut)).width > limit()) cut--;
+      lines.push(line.slice(0, cut));
+      line = line.slice(cut);
+    }
   }
   if (line.trim()) lines.push(line.trimEnd());
   return lines;
@@ -102,7 +118,7 @@ function wrap(ctx: CanvasRenderingContext2D, text: string, widths: number[]): st
  * text (labels, legends, tables, prompt fields) in its own font and colour, clipped to its element.
  * Controls (buttons, selects, the toolbar) are left out.
  */
-export function composeView(root: HTMLElement, background: string, foreground: string): HTMLCanvasElement {
+export function composeView(root: HTMLElement, background: string, foreground: string, caption?: ExportCaption): HTMLCanvasElement {
   const box = root.getBoundingClientRect();
   const dpr = devicePixelRatio();
   const { canvas, ctx } = scratch(Math.round(box.width * dpr), Math.round(box.height * dpr));
@@ -150,7 +166,28 @@ export function composeView(root: HTMLElement, background: string, foreground: s
     if (rects.length) drawText(ctx, text.trim(), parent, rects, getComputedStyle(parent), x0, y0, foreground, 0);
   }
   range.detach?.();
+  if (caption?.text) drawCaption(ctx, caption, box, foreground, getComputedStyle(root).fontFamily);
   return canvas;
+}
+
+/** The caption in the band the toolbar leaves empty (or along the top when there is none): wrapped to
+ * the band's width, smaller type when it would not fit its height, never cut. */
+function drawCaption(ctx: CanvasRenderingContext2D, caption: ExportCaption, box: DOMRect, color: string, family: string): void {
+  const r = caption.over.getBoundingClientRect();
+  const band = r.width > 0 && r.height > 0 ? { x: r.left - box.left, y: r.top - box.top, w: r.width, h: r.height } : { x: 4, y: 4, w: box.width - 8, h: 18 };
+  ctx.save();
+  ctx.fillStyle = color;
+  ctx.textBaseline = "top";
+  let size = 12;
+  let lines: string[] = [];
+  for (;;) {
+    ctx.font = `600 ${size}px ${family}`;
+    lines = wrap(ctx, caption.text, [band.w]);
+    if (lines.length * (size + 3) <= band.h || size <= 9) break;
+    size -= 1;
+  }
+  lines.forEach((line, i) => ctx.fillText(line, band.x, band.y + 2 + i * (size + 3)));
+  ctx.restore();
 }
 
 function drawText(

@@ -66,14 +66,25 @@ export function parseHex(hex: string): [number, number, number] {
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
 
+/** Diverging maps for a dark page: the same hues, but the centre (0) is a dark grey and the ends are the
+ * brightest, so a value near 0 does not glow as a white box on a dark background while |value| still reads
+ * as contrast with the page. Colour-blind safety is kept (the same blue/red and purple/orange axes). */
+export const DARK_DIVERGING: Partial<Record<ColormapName, string[]>> = {
+  rdbu: ["#b3d7f0", "#6aaed6", "#3a84bf", "#24588f", "#1c3553", "#262626", "#5a2222", "#98262b", "#cf4d43", "#ee8a70", "#f9c3aa"],
+  puor: ["#d7c9f0", "#a796d4", "#7a62b0", "#53357f", "#32244b", "#262626", "#4a2f12", "#8a4a0b", "#c46d12", "#eca14a", "#fdd49a"],
+};
+
 const cache = new Map<string, Uint8ClampedArray>();
 
-/** RGBA lookup table: entry i (0..255) is the colour of t = i / 255. */
-export function lut(name: string): Uint8ClampedArray {
+/** RGBA lookup table: entry i (0..255) is the colour of t = i / 255. `dark`: a diverging map's dark-theme
+ * variant (`DARK_DIVERGING`); sequential maps are the same in both themes. */
+export function lut(name: string, dark = false): Uint8ClampedArray {
   const key = (name in COLORMAPS ? name : "viridis") as ColormapName;
-  const hit = cache.get(key);
+  const darkStops = dark ? DARK_DIVERGING[key] : undefined;
+  const cacheKey = darkStops ? `${key}|dark` : key;
+  const hit = cache.get(cacheKey);
   if (hit) return hit;
-  const stops = COLORMAPS[key].stops.map(parseHex);
+  const stops = (darkStops ?? COLORMAPS[key].stops).map(parseHex);
   const out = new Uint8ClampedArray(256 * 4);
   const segs = stops.length - 1;
   for (let i = 0; i < 256; i++) {
@@ -87,7 +98,7 @@ export function lut(name: string): Uint8ClampedArray {
     out[i * 4 + 2] = Math.round(a[2] + (b[2] - a[2]) * f);
     out[i * 4 + 3] = 255;
   }
-  cache.set(key, out);
+  cache.set(cacheKey, out);
   return out;
 }
 

@@ -13,9 +13,11 @@ export interface BaseTraits {
   theme: ThemeSetting;
   colormap: string;
   title: string;
+  /** the model the view shows (a PNG export's caption names it) */
+  model_name: string;
 }
 
-export const BASE_TRAIT_KEYS = ["theme", "colormap", "title"] as const;
+export const BASE_TRAIT_KEYS = ["theme", "colormap", "title", "model_name"] as const;
 
 export type TraitKey<T> = keyof T & string;
 

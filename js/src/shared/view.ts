@@ -49,6 +49,7 @@ export abstract class WidgetView<T extends BaseTraits = BaseTraits> {
     this.model = model;
     this.root = document.createElement("div");
     this.root.className = `pw-root ${className}`;
+    keepKeysInside(this.root);
     host.appendChild(this.root);
     this.disposers.push(watchTheme(() => this.requestRebuild()));
   }
@@ -136,9 +137,18 @@ export abstract class WidgetView<T extends BaseTraits = BaseTraits> {
     });
   }
 
-  /** The view as one canvas, exactly as on screen (what `PNG` saves). */
+  /** The caption a PNG export carries where the controls were (model, image, layer/head): say what the
+   * figure shows, since the controls that said it are left out. Views override it. */
+  protected exportCaption(): string {
+    return this.get("model_name") ?? "";
+  }
+
+  /** The view as one canvas, as on screen, without controls, hints and status lines, and with the
+   * caption in the toolbar's place (what `PNG` saves). */
   snapshot(): HTMLCanvasElement {
-    return composeView(this.root, this.theme.bg, this.theme.fg);
+    const text = this.exportCaption();
+    this.root.dataset.exportCaption = text; // what the last export said (tests read it)
+    return composeView(this.root, this.theme.bg, this.theme.fg, { text, over: this.toolbar });
   }
 
   async exportPng(): Promise<void> {
@@ -151,6 +161,21 @@ export abstract class WidgetView<T extends BaseTraits = BaseTraits> {
     this.frame = 0;
     this.root.remove();
   }
+}
+
+/** Keyboard events that start inside a widget stay there. A host's shortcuts (JupyterLab's "select the
+ * next cell" on ArrowDown, Colab's, VS Code's) would otherwise take an arrow key pressed on a slider or a
+ * canvas: the value would not change and the notebook would move. JupyterLab 4 and Notebook 7 handle
+ * their key bindings in the bubbling phase (Lumino's `bubblingKeydown`), so stopping the event at the
+ * widget's root keeps it; the widget's own handlers (on elements inside the root) have run by then.
+ * Shift/Ctrl/Alt+Enter still reach the notebook: they run the cell, and no control here uses them. */
+export function keepKeysInside(root: HTMLElement): void {
+  const stop = (ev: Event) => {
+    const k = ev as KeyboardEvent;
+    if (k.key === "Enter" && (k.shiftKey || k.ctrlKey || k.altKey || k.metaKey)) return;
+    ev.stopPropagation();
+  };
+  for (const type of ["keydown", "keyup", "keypress"]) root.addEventListener(type, stop);
 }
 
 /** anywidget's `render` for a view class: builds the view, returns its clean-up. */
