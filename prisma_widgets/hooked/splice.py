@@ -137,7 +137,7 @@ def _edit(f: torch.Tensor, edits: Sequence[FeatureEdit], start: int, stop: int) 
 
 
 def _splice(sae: Any, start: int, stop: int, keep_error: bool, edits: Sequence[FeatureEdit], hook: str) -> Callable:
-    d_in = int(getattr(sae, "d_in", None) or getattr(sae.cfg, "d_in"))
+    d_in = int(getattr(sae, "d_in", None) or sae.cfg.d_in)
     W = getattr(sae, "W_enc", None)
 
     def fn(x: torch.Tensor, point: Any) -> torch.Tensor | None:
@@ -178,7 +178,7 @@ def sae_hooks(model: HookedViT, saes: Any, keep_error: bool = False,
             raise unknown_name_error(hook, names, model.cfg.n_layers)
         start, stop = _span(model, sae)
         mine = [e for e in edits if e.hook in (None, hook)]
-        d_sae = int(getattr(sae, "d_sae", None) or getattr(sae.cfg, "d_sae"))
+        d_sae = int(getattr(sae, "d_sae", None) or sae.cfg.d_sae)
         for e in mine:
             if e.feature >= d_sae:
                 raise ValueError(f"feature {e.feature} does not exist: the SAE at {hook!r} has {d_sae} features "
