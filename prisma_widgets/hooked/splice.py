@@ -11,7 +11,8 @@ A :class:`FeatureEdit` changes one feature at chosen token positions before deco
 times its decoder direction). :func:`steer` is the one-call form.
 
 An SAE is anything with ``encode``, ``decode``, ``d_in`` / ``d_sae`` and a hook name in its config (a
-:class:`prisma_widgets.SAE`, or an SAE-Lens SAE); pass ``(hook, sae)`` to splice one at another hook.
+:class:`prisma_widgets.SAE`, or an SAE-Lens SAE); pass ``(hook, sae)`` to splice one at another hook, and
+``(hook, sae, tokens)`` to choose the tokens it replaces (``"all"``, ``"patches"`` or ``"cls"``).
 
 Example:
     >>> import prisma_widgets as pw
@@ -90,13 +91,15 @@ def _hook_of(sae: Any) -> str | None:
     return hook if isinstance(hook, str) and hook else None
 
 
-def _entries(saes: Any) -> list[tuple[str, Any]]:
+def _entries(saes: Any) -> list[tuple[str, Any, str]]:
     if saes is None or isinstance(saes, (str, bytes)) or not isinstance(saes, Sequence):
         raise TypeError("saes must be a list of SAEs (or (hook, sae) pairs), e.g. saes=[sae]; got "
                         f"{type(saes).__name__}")
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, Any, str]] = []
     for item in saes:
-        hook, sae = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
+        hook, sae, tokens = (None, item, None) if not isinstance(item, tuple) else (*item, None)[:3]
+        if isinstance(item, tuple) and len(item) not in (2, 3):
+            raise TypeError(f"saes[...] entries are an SAE, (hook, sae) or (hook, sae, tokens); got a {len(item)}-tuple")
         if not all(hasattr(sae, a) for a in ("encode", "decode")):
             raise TypeError(f"saes[...] must be an SAE (with encode and decode) or a (hook, sae) pair; got "
                             f"{type(sae).__name__}")
@@ -104,18 +107,16 @@ def _entries(saes: Any) -> list[tuple[str, Any]]:
         if not hook:
             raise ValueError("this SAE's config names no hook: pass saes=[(hook_name, sae)], e.g. "
                              "[('blocks.3.hook_resid_post', sae)]")
-        if hook in [h for h, _ in out]:
+        if hook in [h for h, _, _ in out]:
             raise ValueError(f"two SAEs at {hook!r}: splice one SAE per hook")
-        out.append((hook, sae))
+        tokens = tokens or getattr(getattr(sae, "cfg", None), "tokens", None) or "all"
+        out.append((hook, sae, check_choice(tokens, "tokens", TOKEN_MODES)))
     return out
 
 
-def _span(model: HookedViT, sae: Any) -> tuple[int, int]:
-    """The token positions ``[start, stop)`` the SAE reads, from its token mode."""
+def _span(model: HookedViT, tokens: str) -> tuple[int, int]:
+    """The token positions ``[start, stop)`` of token mode ``tokens``."""
     cfg = model.cfg
-    tokens = getattr(getattr(sae, "cfg", None), "tokens", None) or "all"
-    if tokens not in TOKEN_MODES:
-        tokens = "all"
     if tokens == "patches":
         return cfg.n_prefix_tokens, cfg.n_tokens
     if tokens == "cls":
@@ -173,10 +174,10 @@ def sae_hooks(model: HookedViT, saes: Any, keep_error: bool = False,
             raise TypeError(f"edits must be FeatureEdit(...) entries; got {type(e).__name__}")
     names = model.hook_names()
     pairs = []
-    for hook, sae in entries:
+    for hook, sae, tokens in entries:
         if hook not in names:
             raise unknown_name_error(hook, names, model.cfg.n_layers)
-        start, stop = _span(model, sae)
+        start, stop = _span(model, tokens)
         mine = [e for e in edits if e.hook in (None, hook)]
         d_sae = int(getattr(sae, "d_sae", None) or sae.cfg.d_sae)
         for e in mine:
@@ -187,7 +188,7 @@ def sae_hooks(model: HookedViT, saes: Any, keep_error: bool = False,
             if bad:
                 raise ValueError(f"positions {bad} are outside the tokens the SAE at {hook!r} reads ({start}..{stop - 1})")
         pairs.append((hook, _splice(sae, start, stop, keep_error, mine, hook)))
-    hooks = [h for h, _ in entries]
+    hooks = [h for h, _, _ in entries]
     stray = [e for e in edits if e.hook is not None and e.hook not in hooks]
     if stray:
         raise ValueError(f"an edit names hook {stray[0].hook!r}, where no SAE is spliced (spliced: {hooks})")
