@@ -124,7 +124,7 @@ def test_steering_in_the_kernel_against_plain_hooks(setup, op, value, edit):
     np.testing.assert_allclose(r["before"], before[r["classes"]].numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(r["after"], after[r["classes"]].numpy(), rtol=1e-5, atol=1e-6)
     assert np.abs(delta).max() > 1e-6  # the edit moves something (the mouse is sure of itself: little)
-    assert r["names"] == [w.class_names[c] for c in r["classes"]]
+    assert r["names"] == [w.class_names[c] for c in r["classes"]] and r["note"] == ""
 
 
 def test_bad_steering_is_refused_with_a_message(setup, tmp_path):

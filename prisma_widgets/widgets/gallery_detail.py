@@ -103,8 +103,10 @@ def steer_probabilities(model: Any, sae: Any, stats: Any, images: list[Any], fea
                                                                  edits=[edit])).float(), -1).mean(0)
     delta = (after - before).cpu().numpy()
     order = np.argsort(-np.abs(delta), kind="stable")[:STEER_CLASSES]
+    note = ("" if np.abs(delta).max() > 1e-7 else "no class moved: nothing downstream of this hook reads the tokens "
+            "the edit changed (e.g. patch tokens after the last block of a model that reads out its CLS token)")
     return {
-        "feature": feature, "op": op, "value": value, "images": len(images),
+        "feature": feature, "op": op, "value": value, "images": len(images), "note": note,
         "classes": [int(c) for c in order],
         "before": [float(before[c]) for c in order], "after": [float(after[c]) for c in order],
     }

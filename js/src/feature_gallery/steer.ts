@@ -93,6 +93,7 @@ export class SteerPanel {
         el("span", { cls: `pw-fg-steer-delta ${after >= before ? "pw-fg-up" : "pw-fg-down"}`, text: percentPoints(after - before) }),
       ]);
     });
-    this.out.replaceChildren(head, ...rows);
+    const note = r.note ? [el("div", { cls: "pw-fg-note pw-fg-steer-note", text: r.note })] : [];
+    this.out.replaceChildren(head, ...rows, ...note);
   }
 }

@@ -30,6 +30,7 @@ export interface SteerResult {
   names?: string[];
   before?: number[];
   after?: number[];
+  note?: string;
   error?: string;
 }
 
