@@ -15,7 +15,7 @@ from ..files import (atomic_save_safetensors, atomic_write_json, check_writable,
                      read_safetensors, remove_stale_temps)
 from ..hooked.capture import hook_width
 from .checks import SAE_FILE_FIX, check_sae_config_fields
-from .config import SAEConfig
+from .config import K_ARCHS, SAEConfig, param_shapes
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
@@ -31,23 +31,25 @@ def save_sae(sae: SAE, path: str) -> str:
     path = check_writable(os.fspath(path), "an SAE")
     remove_stale_temps(path, names=(WEIGHTS, CONFIG))
     c = sae.cfg
-    tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in WEIGHT_KEYS}
+    tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in param_shapes(c)}
     if c.arch == "batchtopk":
         tensors["threshold"] = sae.threshold.detach().float().cpu().reshape(1).contiguous()
     cfg = {
         # the SAE-Lens fields
         "d_in": c.d_in,
         "d_sae": c.d_sae,
-        "architecture": {"topk": "topk", "batchtopk": "batchtopk", "relu": "standard"}[c.arch],
+        "architecture": {"topk": "topk", "batchtopk": "batchtopk", "relu": "standard", "jumprelu": "jumprelu",
+                         "gated": "gated"}[c.arch],
         "activation_fn": "topk" if c.arch == "topk" else "relu",
-        "activation_fn_kwargs": {"k": c.k} if c.arch != "relu" else {},
+        "activation_fn_kwargs": {"k": c.k} if c.arch in K_ARCHS else {},
         "apply_b_dec_to_input": c.apply_b_dec_to_input,
         "normalize_activations": "none",
         "dtype": "float32",
         "hook_name": c.hook,
         "model_name": c.model,
         # ours
-        "prisma_widgets": {"arch": c.arch, "k": c.k, "tokens": c.tokens, "extra": c.extra},
+        "prisma_widgets": {"arch": c.arch, "k": c.k, "tokens": c.tokens, "extra": c.extra, "kind": c.kind,
+                           "d_out": c.d_out, "hook_out": c.hook_out, "hooks": c.hooks, "n_layers": c.n_layers},
     }
     atomic_save_safetensors(tensors, os.path.join(path, WEIGHTS), what="SAE weights")
     atomic_write_json(os.path.join(path, CONFIG), cfg, indent=2, what="an SAE config")
@@ -70,12 +72,14 @@ def _config_from_file(cfg: dict[str, Any], source: str) -> SAEConfig:
         arch = "batchtopk"
     elif arch_field == "topk" or act == "topk":
         arch = "topk"
+    elif arch_field in ("jumprelu", "gated"):
+        arch = arch_field
     elif arch_field in ("standard", "relu", "gated_relu") and act in ("relu", None):
         arch = "relu"
     else:
         raise ValueError(
             f"{source}: SAE architecture {arch_field!r} with activation {act!r} is not supported; "
-            "prisma_widgets reads topk, batchtopk and standard (ReLU) SAEs"
+            "prisma_widgets reads topk, batchtopk, standard (ReLU), jumprelu and gated SAEs"
         )
     norm = cfg.get("normalize_activations", "none")
     if norm not in (None, "none", False):
@@ -84,10 +88,11 @@ def _config_from_file(cfg: dict[str, Any], source: str) -> SAEConfig:
             "activations. Fold the scale into W_enc / W_dec first, or re-save with normalize_activations='none'."
         )
     return SAEConfig(
-        d_in=d_in, d_sae=d_sae, arch=arch, k=int(k) if k else (None if arch == "relu" else 32),
+        d_in=d_in, d_sae=d_sae, arch=arch, k=int(k) if k else (None if arch not in K_ARCHS else 32),
         apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
         hook=cfg.get("hook_name") or cfg.get("hook_point"), model=cfg.get("model_name"),
         tokens=ours.get("tokens"), extra=ours.get("extra") or {},
+        **{key: ours[key] for key in ("kind", "d_out", "hook_out", "hooks", "n_layers") if ours.get(key) is not None},
     )
 
 
@@ -109,11 +114,10 @@ def read_sae(path: str, model: HookedViT | None = None, hook: str | None = None)
     cfg = _config_from_file(raw, cfg_path)
     tensors, _ = read_safetensors(weights, "the SAE's weights", SAE_FILE_FIX)
     checked_tensors(tensors, weights, "SAE weights", SAE_FILE_FIX)
-    missing = [k for k in WEIGHT_KEYS if k not in tensors]
+    expected = param_shapes(cfg)
+    missing = [k for k in expected if k not in tensors]
     if missing:
         raise ValueError(f"{weights} lacks {', '.join(missing)}; found {', '.join(sorted(tensors))}. {SAE_FILE_FIX}")
-    expected = {"W_enc": (cfg.d_in, cfg.d_sae), "b_enc": (cfg.d_sae,),
-                "W_dec": (cfg.d_sae, cfg.d_in), "b_dec": (cfg.d_in,)}
     for key, shape in expected.items():
         if tuple(tensors[key].shape) != shape:
             raise ValueError(f"{weights}: {key} has shape {list(tensors[key].shape)}, the config says {list(shape)}. "
@@ -123,7 +127,7 @@ def read_sae(path: str, model: HookedViT | None = None, hook: str | None = None)
         if hook is None:
             raise ValueError("to check the SAE against a model, name the hook: SAE.load(path, model=model, hook=...)")
         width = hook_width(model, hook)
-        if width != cfg.d_in:
+        if width != cfg.d_in:  # (a transcoder's input hook; a crosscoder's first layer)
             raise ValueError(
                 f"this SAE reads {cfg.d_in}-wide activations (d_in={cfg.d_in}), but {hook!r} of "
                 f"{getattr(model, 'name', None) or 'this model'} is {width} wide. Load an SAE trained on this hook "
