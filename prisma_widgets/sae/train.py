@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -27,7 +27,8 @@ from .losses import training_loss
 from .modules import SAE, default_lr
 from .store import ActivationStore
 from .stream import RowStream
-from .train_checks import check_train_arguments, check_training_data, check_widths, prepare_checkpoint_dir
+from .family_data import resolve_training_data
+from .train_checks import check_train_arguments, check_widths, prepare_checkpoint_dir
 
 FINAL = "sae"
 # the arguments check_train_arguments normalises (a whole float such as steps=1e4 becomes an int)
@@ -38,7 +39,7 @@ _CHECKED = ("expansion", "k", "l1", "tokens", "batch_size", "lr", "seed", "d_sae
 
 # ---------------------------------------------------------------- the loop
 def train_sae(
-    data: ActivationStore | torch.Tensor,
+    data: ActivationStore | torch.Tensor | tuple[torch.Tensor, torch.Tensor],
     expansion: int = 16,
     arch: str = "topk",
     k: int = 32,
@@ -66,6 +67,8 @@ def train_sae(
     l0: float | None = None,
     bandwidth: float | None = None,
     threshold_init: float | None = None,
+    kind: str | None = None,
+    hooks: Sequence[str] | None = None,
 ) -> SAE:
     """Train a sparse autoencoder on cached activations (an :class:`ActivationStore`) or a tensor ``[rows, d]``.
 
@@ -75,7 +78,13 @@ def train_sae(
     threshold per latent, trained through a straight-through estimator with a rectangle kernel of width
     ``bandwidth``; L0 penalty with coefficient ``l0``, default 0.002) or ``"gated"`` (gate and magnitude paths;
     L1 of the gate with coefficient ``l1``, default 0.05, plus the auxiliary loss through a frozen decoder).
-    ``bandwidth`` and ``threshold_init`` are in units of the input's per-dimension RMS (defaults 0.1 and 0.5). With ``checkpoint_dir`` the run
+    ``bandwidth`` and ``threshold_init`` are in units of the input's per-dimension RMS (defaults 0.1 and 0.5).
+
+    ``kind``: ``"sae"``, ``"transcoder"`` (reads one hook, predicts another: data ``(inputs, targets)`` or a
+    store of two hooks) or ``"crosscoder"`` (one dictionary over several layers: data ``[rows, n_layers, d]`` or
+    a store of several hooks of one width); ``None`` infers it from the data. ``hooks`` picks (and orders) the
+    hooks of a store, input first; with tensors it names them. ``d_sae`` defaults to ``expansion`` x the width
+    of one hook read. See :mod:`prisma_widgets.sae.family_data`. With ``checkpoint_dir`` the run
     saves a checkpoint every ``checkpoint_every`` steps and on Ctrl-C, and the same call resumes it; a finished
     run's SAE is loaded and returned. Under ``torchrun`` each process takes its slice of every batch and
     gradients are averaged across processes; a Ctrl-C stops them all at the same step, within ``log_every``
@@ -84,7 +93,8 @@ def train_sae(
     checked = check_train_arguments(locals())  # before anything runs or touches a file
     (expansion, k, l1, tokens, batch_size, lr, seed, d_sae, steps, checkpoint_every, log_every, aux_k, aux_coef,
      dead_after_tokens, lr_decay, chunk_rows, l0, bandwidth, threshold_init) = (checked[name] for name in _CHECKED)
-    check_training_data(data)
+    td = resolve_training_data(data, kind, hooks)
+    kind = td.kind
     import torch.distributed as dist
 
     rank, world = rank_and_world()
@@ -95,8 +105,8 @@ def train_sae(
         prepare_checkpoint_dir(checkpoint_dir)
     if batch_size % world:
         raise ValueError(f"batch_size={batch_size} must divide evenly across {world} processes")
-    stream = RowStream(data, seed, device, chunk_rows)
-    d_in = stream.d
+    stream = RowStream(td.source, seed, device, chunk_rows)
+    d_in, w_in = td.d_in, td.width_in
     d_sae = int(d_sae or expansion * d_in)
     if tokens is None and steps is None:
         tokens = max(stream.n, min(10 * stream.n, 2000 * batch_size))
@@ -108,9 +118,11 @@ def train_sae(
     aux_k = int(aux_k or min(max(d_in // 2, 1), d_sae // 2 or 1))
     dead_after = int(dead_after_tokens or min(10_000_000, max(total_steps * batch_size // 10, batch_size)))
     meta_info = data.manifest if isinstance(data, ActivationStore) else {}
+    family = {} if kind == "sae" else {"kind": kind, "d_out": td.d_out, "hook_out": td.hook_out,
+                                       "hooks": td.hooks if kind == "crosscoder" else None, "n_layers": td.n_layers}
     cfg = SAEConfig(
         d_in=d_in, d_sae=d_sae, arch=arch, k=k if arch in K_ARCHS else None,
-        hook=meta_info.get("hook"), model=meta_info.get("model"), tokens=meta_info.get("tokens"),
+        hook=td.hook, model=meta_info.get("model"), tokens=meta_info.get("tokens"), **family,
     )
     args = {
         "d_in": d_in, "d_sae": d_sae, "arch": arch, "k": cfg.k, "l1": l1, "batch_size": batch_size, "lr": lr,
@@ -118,6 +130,8 @@ def train_sae(
         "dead_after_tokens": dead_after, "b_dec_init": b_dec_init, "lr_decay": lr_decay,
         "chunk_rows": stream.chunk_rows,
     }
+    if kind != "sae":  # (only here, so SAE runs resume as before)
+        args.update(kind=kind, d_out=td.d_out, n_layers=td.n_layers)
     if arch == "jumprelu":  # (only here, so the runs of other architectures resume as before)
         bandwidth = float(bandwidth if bandwidth is not None else 0.1)
         threshold_init = float(threshold_init if threshold_init is not None else 0.5)
@@ -142,19 +156,22 @@ def train_sae(
     gen = torch.Generator().manual_seed(seed)
     sae = SAE(cfg, generator=gen)
     sample = stream.sample(65_536).to(device)
+    inputs = sample[:, :w_in]
+    if kind == "transcoder":  # the decoder writes the target's space: its bias and the loss scale come from there
+        sample = sample[:, w_in:]
     with torch.no_grad():
         center = sample.mean(0)
         if b_dec_init == "median":
             center = _geometric_median(sample, center)
         elif b_dec_init != "mean":
             raise ValueError(f"b_dec_init must be 'mean' or 'median'; got {b_dec_init!r}")
-        sae.b_dec.copy_(center.cpu())
+        sae.b_dec.copy_(center.cpu().reshape(sae.b_dec.shape))
         variance = float((sample - sample.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12))
         # the input's per-dimension RMS: JumpReLU's threshold and bandwidth are in these units
-        scale = (variance / d_in) ** 0.5
+        scale = float((inputs - inputs.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12) / w_in) ** 0.5
         if arch == "jumprelu":
             sae.threshold.fill_(threshold_init * scale)
-    del sample
+    del sample, inputs
     bw = bandwidth * scale if arch == "jumprelu" else None
     sae.to(device)
     opt = _adam(sae, lr, scale)
@@ -204,7 +221,8 @@ def train_sae(
                 batch = stream.next(batch_size)
                 x = batch[rank * local:(rank + 1) * local] if world > 1 else batch
                 with autocast:
-                    loss, parts = training_loss(sae, x, x, inv_var, l0 if arch == "jumprelu" else l1, aux_k,
+                    x, target = (x[:, :w_in], x[:, w_in:]) if kind == "transcoder" else (x, x)
+                    loss, parts = training_loss(sae, x, target, inv_var, l0 if arch == "jumprelu" else l1, aux_k,
                                                 aux_coef, dead_after, any_dead, bw)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
