@@ -83,6 +83,8 @@ def evaluate(
         raise ValueError("the downstream effect needs both model=... and images=... (or neither)")
     kind = sae.cfg.kind
     if kind == "sae":
+        if isinstance(data, ActivationStore) and len(data.hooks) > 1 and sae.cfg.hook in data.all_hooks:
+            data = data.select(sae.cfg.hook)  # a store of several hooks: the one this SAE reads
         _check_data(data, sae.d_in, sae.cfg.hook)
         pairs = ((x, x) for x in _batches(data, batch_size, max_rows))
     else:
