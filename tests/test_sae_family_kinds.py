@@ -249,3 +249,14 @@ def test_crosscoder_of_mismatched_widths_is_refused(mouse, shapes, tmp_path):
                                          r"blocks\.0\.mlp\.hook_post is 512 wide"):
         pw.train_sae(store, kind="crosscoder", progress=False)
     assert np.isfinite(store.to_tensor().numpy()).all()
+
+
+def test_feature_stats_read_a_transcoder_and_refuse_a_crosscoder(mouse, shapes):
+    tc = pw.SAE(d_in=128, d_sae=16, arch="relu", k=None, kind="transcoder", d_out=128, hook=LN2, hook_out=MLP_OUT)
+    with torch.no_grad():
+        tc.b_enc.fill_(0.5)
+    stats = pw.feature_stats(mouse, tc, shapes[0][:3], progress=False)
+    assert stats.frequency.shape == (16,) and stats.hook == LN2  # features of what the transcoder reads
+    cc = pw.SAE(d_in=128, d_sae=16, k=2, kind="crosscoder", n_layers=2, hooks=RESID)
+    with pytest.raises(ValueError, match=r"this crosscoder reads 2 layers at once .*sae\.evaluate"):
+        pw.feature_stats(mouse, cc, shapes[0][:3], progress=False)
