@@ -5,9 +5,10 @@ set, all tokens), the same width, batch and number of steps, and is scored on he
 variance of the hook, and the classifier's loss recovered when the reconstruction is spliced in (against the
 true labels; floor: the hook zero-ablated). TopK and BatchTopK take ``k = L0``; ReLU, JumpReLU and Gated have a
 penalty coefficient instead, searched (secant steps in log-log) until the L0 on held-out rows is near the
-target; the table shows the run closest to it, with its actual L0. A transcoder (``blocks.2.ln2`` ->
-``blocks.2.hook_mlp_out``, spliced in place of the MLP, floor: the MLP zero-ablated) and a crosscoder over
-``blocks.1`` and ``blocks.2`` resid_post (loss recovered per layer) come last, TopK with the same k.
+target; the table shows the run closest to it, with its actual L0. A transcoder (``blocks.0.ln2`` ->
+``blocks.0.hook_mlp_out``, spliced in place of block 0's MLP, the one whose zero-ablation costs the most; floor:
+that MLP zero-ablated) and a crosscoder over ``blocks.1`` and ``blocks.2`` resid_post (loss recovered per layer)
+come last, TopK with the same k. tokens/s: the training run's rows per wall-clock second (one thread).
 
     OMP_NUM_THREADS=1 nice python benchmarks/sae_family.py [--l0 16] [--steps 400] [--expansion 4]
 """
@@ -24,7 +25,7 @@ import torch
 import prisma_widgets as pw
 
 HOOK = "blocks.2.hook_resid_post"
-LN2, MLP_OUT, RESID1 = "blocks.2.ln2.hook_normalized", "blocks.2.hook_mlp_out", "blocks.1.hook_resid_post"
+LN2, MLP_OUT, RESID1 = "blocks.0.ln2.hook_normalized", "blocks.0.hook_mlp_out", "blocks.1.hook_resid_post"
 START = {"relu": ("l1", 1.0), "jumprelu": ("l0", 0.05), "gated": ("l1", 2.0)}
 
 

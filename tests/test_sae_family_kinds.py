@@ -162,13 +162,13 @@ def test_crosscoder_encoder_sums_over_layers_and_decoder_writes_each():
             p.copy_(torch.randn(p.shape, generator=g))
     assert cc.W_enc.shape == (3, 6, 20) and cc.W_dec.shape == (20, 3, 6) and cc.b_dec.shape == (3, 6)
     x = torch.randn(5, 3, 6, generator=g)
-    pre = sum((x[:, l] - cc.b_dec[l]) @ cc.W_enc[l] for l in range(3)) + cc.b_enc
+    pre = sum((x[:, i] - cc.b_dec[i]) @ cc.W_enc[i] for i in range(3)) + cc.b_enc
     f = cc.encode(x)
     torch.testing.assert_close(f, F.relu(pre))
     out = cc.decode(f)
     assert out.shape == (5, 3, 6)
-    for l in range(3):
-        torch.testing.assert_close(out[:, l], f @ cc.W_dec[:, l] + cc.b_dec[l])
+    for i in range(3):
+        torch.testing.assert_close(out[:, i], f @ cc.W_dec[:, i] + cc.b_dec[i])
     torch.testing.assert_close(cc(x.reshape(5, 18)).reshape(5, 3, 6), cc(x))  # flat rows read the same
 
 
@@ -185,9 +185,9 @@ def test_crosscoder_trains_and_reports_each_layer():
     with torch.no_grad():
         recon = cc(x).double()
     xd = x.double()
-    for l in range(2):
-        ev = 1 - (xd[:, l] - recon[:, l]).pow(2).sum() / (xd[:, l] - xd[:, l].mean(0)).pow(2).sum()
-        assert res["explained_variance_per_layer"][l] == pytest.approx(float(ev), abs=1e-6)
+    for i in range(2):
+        ev = 1 - (xd[:, i] - recon[:, i]).pow(2).sum() / (xd[:, i] - xd[:, i].mean(0)).pow(2).sum()
+        assert res["explained_variance_per_layer"][i] == pytest.approx(float(ev), abs=1e-6)
     assert res["explained_variance"] > 0.6
 
 
