@@ -113,7 +113,7 @@ CASES = {
                     r"l1=0\.05"),
     "train aux_coef=nan": (lambda c, p: train(c, aux_coef=float("nan")), ValueError, r"aux_coef must be a finite",
                            r"aux_coef=0\.03125"),
-    "train arch=gated": (lambda c, p: train(c, arch="gated"), ValueError, r"arch must be one of", r"'topk'"),
+    "train arch=matryoshka": (lambda c, p: train(c, arch="matryoshka"), ValueError, r"arch must be one of", r"'topk'"),
     "train b_dec_init=zero": (lambda c, p: train(c, b_dec_init="zero"), ValueError, r"b_dec_init must be one of",
                               r"'mean', 'median'"),
     "train chunk_rows=0": (lambda c, p: train(c, chunk_rows=0), ValueError, r"chunk_rows must be an integer >= 1",

@@ -22,8 +22,12 @@ ours           written as (SAE-Lens ``architecture``)  read back from SAE-Lens
 ``gated``      ``gated``                                ``gated`` (needs the Gated architecture)
 =============  =====================================  ========================================================
 
-Everything else SAE-Lens has (transcoders, ``abstopk``, matching pursuit, temporal, Matryoshka) is refused
-with the list of what reads, as are run-time input normalisations other than ``none``.
+Transcoders (``kind="transcoder"``) travel as SAE-Lens ``transcoder`` (ReLU) and ``jumprelu_transcoder``
+(JumpReLU, and BatchTopK with its threshold on every latent), the output hook under
+``metadata["hook_name_out"]``. Transcoders of other architectures and crosscoders have no SAE-Lens class:
+they are written in this layout with ``architecture="prisma_widgets:<kind>-<arch>"`` (read back here; SAE-Lens
+refuses them by name). Everything else SAE-Lens has (skip transcoders, ``abstopk``, matching pursuit, temporal,
+Matryoshka) is refused with the list of what reads, as are run-time input normalisations other than ``none``.
 
 Example:
     >>> from prisma_widgets.sae.config import SAEConfig
@@ -39,24 +43,22 @@ from typing import Any
 import torch
 
 from . import config as config_module
+from ..files import DamagedFileError
 from .checks import SAE_FILE_FIX
-from .config import SAEConfig
+from .config import SAEConfig, param_shapes
 
 #: the SAE-Lens format version our files follow (SAE-Lens reads 6.x files without its pre-6 conversions)
 LENS_FORMAT_VERSION = "6.0.0"
 
-#: tensors each of our architectures keeps, by their SAE-Lens names
-ARCH_TENSORS: dict[str, tuple[str, ...]] = {
-    "relu": ("W_enc", "b_enc", "W_dec", "b_dec"),
-    "topk": ("W_enc", "b_enc", "W_dec", "b_dec"),
-    "batchtopk": ("W_enc", "b_enc", "W_dec", "b_dec", "threshold"),
-    "jumprelu": ("W_enc", "b_enc", "W_dec", "b_dec", "threshold"),
-    "gated": ("W_enc", "b_gate", "r_mag", "b_mag", "W_dec", "b_dec"),
-}
-
-#: our architecture -> SAE-Lens' inference architecture
-_TO_LENS = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "jumprelu": "jumprelu", "gated": "gated"}
-_READS = "standard (ReLU), topk, batchtopk, jumprelu and gated SAEs"
+#: (kind, our architecture) -> SAE-Lens' inference architecture
+_TO_LENS = {("sae", "relu"): "standard", ("sae", "topk"): "topk", ("sae", "batchtopk"): "jumprelu",
+            ("sae", "jumprelu"): "jumprelu", ("sae", "gated"): "gated", ("transcoder", "relu"): "transcoder",
+            ("transcoder", "jumprelu"): "jumprelu_transcoder", ("transcoder", "batchtopk"): "jumprelu_transcoder"}
+#: SAE-Lens architecture -> (kind, our architecture)
+_FROM_LENS = {"standard": ("sae", "relu"), "topk": ("sae", "topk"), "gated": ("sae", "gated"),
+              "transcoder": ("transcoder", "relu"), "jumprelu_transcoder": ("transcoder", "jumprelu")}
+_READS = "standard (ReLU), topk, batchtopk, jumprelu and gated SAEs, and transcoder / jumprelu_transcoder"
+_OURS_ONLY = "prisma_widgets:"
 
 
 def our_archs() -> tuple[str, ...]:
@@ -64,33 +66,36 @@ def our_archs() -> tuple[str, ...]:
     return tuple(config_module.ARCHS)
 
 
-def tensor_names(arch: str) -> tuple[str, ...]:
-    """The tensors an SAE of ``arch`` saves (the four dense ones for an architecture not listed here)."""
-    return ARCH_TENSORS.get(arch, ARCH_TENSORS["relu"])
+def tensor_names(cfg: SAEConfig) -> tuple[str, ...]:
+    """The tensors an SAE with config ``cfg`` saves (BatchTopK adds its threshold)."""
+    names = tuple(param_shapes(cfg))
+    return (*names, "threshold") if cfg.arch == "batchtopk" and "threshold" not in names else names
 
 
-def tensor_shapes(arch: str, d_in: int, d_sae: int) -> dict[str, tuple[int, ...]]:
-    """The shape each saved tensor of ``arch`` must have."""
-    shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,),
-              "threshold": (d_sae,), "b_gate": (d_sae,), "r_mag": (d_sae,), "b_mag": (d_sae,)}
-    return {k: shapes[k] for k in tensor_names(arch) if k in shapes}
+def tensor_shapes(cfg: SAEConfig) -> dict[str, tuple[int, ...]]:
+    """The shape each saved tensor must have (BatchTopK's one threshold is checked where it is read)."""
+    return dict(param_shapes(cfg))
 
 
 # --------------------------------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------------------------------
+_OUR_FIELDS = ("d_out", "hook_out", "hooks", "n_layers")
+
+
 def lens_config(cfg: SAEConfig) -> dict[str, Any]:
     """The ``cfg.json`` of an SAE with config ``cfg``: SAE-Lens 6 fields, plus ours under ``prisma_widgets``.
 
     A hook that is not known (an SAE trained on a tensor) is left out rather than written as ``null``:
     SAE-Lens reads a missing hook as "unknown", while ``null`` crashes its reader.
     """
-    arch = _TO_LENS.get(cfg.arch)
-    if arch is None:
-        raise ValueError(f"an SAE of architecture {cfg.arch!r} has no SAE-Lens file format; SAE-Lens reads {_READS}")
+    kind = getattr(cfg, "kind", "sae")
+    arch = _TO_LENS.get((kind, cfg.arch), f"{_OURS_ONLY}{kind}-{cfg.arch}")  # no SAE-Lens class: ours only
     metadata: dict[str, Any] = {"sae_lens_version": LENS_FORMAT_VERSION}
     if cfg.hook:
         metadata["hook_name"] = cfg.hook
+    if getattr(cfg, "hook_out", None):
+        metadata["hook_name_out"] = cfg.hook_out
     if cfg.model:
         metadata["model_name"] = cfg.model
     out: dict[str, Any] = {
@@ -106,6 +111,8 @@ def lens_config(cfg: SAEConfig) -> dict[str, Any]:
     }
     if arch == "topk":
         out.update(k=cfg.k, rescale_acts_by_decoder_norm=False)
+    if kind == "transcoder":
+        out["d_out"] = cfg.d_out
     if cfg.arch == "batchtopk":  # as SAE-Lens records its own BatchTopK SAEs saved for inference
         metadata["training_architecture"] = "batchtopk"
         metadata["training_architecture_details"] = {"k": cfg.k}
@@ -116,7 +123,8 @@ def lens_config(cfg: SAEConfig) -> dict[str, Any]:
         out["hook_name"] = cfg.hook
     if cfg.model:
         out["model_name"] = cfg.model
-    out["prisma_widgets"] = {"arch": cfg.arch, "k": cfg.k, "tokens": cfg.tokens, "extra": cfg.extra}
+    out["prisma_widgets"] = {"arch": cfg.arch, "k": cfg.k, "tokens": cfg.tokens, "extra": cfg.extra, "kind": kind,
+                             **{key: getattr(cfg, key, None) for key in _OUR_FIELDS}}
     return out
 
 
@@ -127,7 +135,7 @@ def lens_tensors(cfg: SAEConfig, tensors: dict[str, torch.Tensor]) -> dict[str, 
     ``pre * (pre > t)``, equals JumpReLU's ``relu(pre) * (pre > t)`` for ``t >= 0``; a negative
     threshold (possible only by hand) has no exact JumpReLU form and is refused.
     """
-    out = {k: tensors[k].detach().float().cpu().contiguous() for k in tensor_names(cfg.arch)}
+    out = {k: tensors[k].detach().float().cpu().contiguous() for k in tensor_names(cfg)}
     if cfg.arch == "batchtopk":
         t = out["threshold"].reshape(-1)
         if t.numel() != 1:
@@ -216,42 +224,54 @@ def from_lens_config(cfg: dict[str, Any], tensors: dict[str, torch.Tensor], sour
             "activations. Fold the scale into W_enc / W_dec first, or re-save with normalize_activations='none'."
         )
     tensors = {k: v.float() for k, v in tensors.items()}
-    lens = _lens_arch(cfg)
-    archs = our_archs()
-    k = _k_of(cfg, ours)
-    if ours.get("arch") in ("relu", "topk") or (not ours.get("arch") and lens in ("standard", "topk")):
-        arch = str(ours.get("arch") or ("relu" if lens == "standard" else "topk"))
-        if cfg.get("rescale_acts_by_decoder_norm"):
-            fold_decoder_norms(tensors)
-    elif lens == "batchtopk":  # SAE-Lens' training file: one running threshold, maybe on rescaled acts
+    lens, archs = _lens_arch(cfg), our_archs()
+    if ours.get("arch"):  # our own file: our fields say it all
+        kind, arch = str(ours.get("kind") or "sae"), str(ours["arch"])
+        if arch not in archs:
+            raise _refuse(source, f"a {arch} SAE, and this version of prisma_widgets has no {arch} architecture")
+    elif lens.startswith(_OURS_ONLY):
+        raise ValueError(f"{source}: architecture {lens!r} is written by prisma_widgets, but the file lacks its "
+                         f"'prisma_widgets' block. {SAE_FILE_FIX}")
+    elif lens == "batchtopk":  # SAE-Lens' training file: one running threshold
         if "topk_threshold" not in tensors:
             raise _refuse(source, "a batchtopk file without its topk_threshold tensor")
-        if cfg.get("rescale_acts_by_decoder_norm"):
-            fold_decoder_norms(tensors)
         tensors["threshold"] = tensors.pop("topk_threshold").reshape(())
-        arch = "batchtopk"
+        kind, arch = "sae", "batchtopk"
     elif lens == "jumprelu":
-        arch = _jumprelu_arch(tensors, ours, archs, source)
-    elif lens == "gated":
-        if "gated" not in archs:
-            raise _refuse(source, "a Gated SAE, and this version of prisma_widgets has no Gated architecture yet")
-        arch = "gated"
+        kind, arch = "sae", _jumprelu_arch(tensors, ours, archs, source)
+    elif lens in _FROM_LENS:
+        kind, arch = _FROM_LENS[lens]
+        if arch not in archs:
+            raise _refuse(source, f"a {arch} SAE, and this version of prisma_widgets has no {arch} architecture yet")
     else:
         raise _refuse(source, f"SAE architecture {lens!r} is not supported")
-    missing = [name for name in tensor_names(arch) if name not in tensors]
-    if missing:
-        raise ValueError(f"{source}: the weights lack {', '.join(missing)} (a {arch} SAE needs "
-                         f"{', '.join(tensor_names(arch))}); found {', '.join(sorted(tensors))}. {SAE_FILE_FIX}")
+    if arch in ("topk", "batchtopk") and cfg.get("rescale_acts_by_decoder_norm"):
+        fold_decoder_norms(tensors)
+    if arch == "batchtopk" and tensors.get("threshold") is not None and tensors["threshold"].numel() > 1:
+        _jumprelu_arch(tensors, {"arch": "batchtopk"}, archs, source)  # one value on every latent -> that value
+    k = _k_of(cfg, ours)
     if arch in ("topk", "batchtopk"):
         k = round(float(k)) if k is not None else min(32, d_sae)
         k = min(max(k, 1), d_sae)
     else:
         k = None
+    meta = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
+    fields: dict[str, Any] = {key: ours[key] for key in _OUR_FIELDS if ours.get(key) is not None}
+    if kind == "transcoder":
+        fields.setdefault("d_out", cfg.get("d_out"))
+        if meta.get("hook_name_out"):
+            fields.setdefault("hook_out", meta["hook_name_out"])
     out = SAEConfig(
         d_in=d_in, d_sae=d_sae, arch=arch, k=k, apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
         hook=hook_of(cfg), model=_model_of(cfg), tokens=ours.get("tokens"), extra=ours.get("extra") or {},
+        **({"kind": kind} if kind != "sae" else {}), **fields,
     )
-    return out, {name: tensors[name] for name in tensor_names(arch)}
+    names = tensor_names(out)
+    missing = [name for name in names if name not in tensors]
+    if missing:
+        raise ValueError(f"{source}: the weights lack {', '.join(missing)} (a {arch} {kind} needs "
+                         f"{', '.join(names)}); found {', '.join(sorted(tensors))}. {SAE_FILE_FIX}")
+    return out, {name: tensors[name] for name in names}
 
 
 def _jumprelu_arch(tensors: dict[str, torch.Tensor], ours: dict[str, Any], archs: tuple[str, ...], source: str) -> str:
@@ -265,6 +285,9 @@ def _jumprelu_arch(tensors: dict[str, torch.Tensor], ours: dict[str, Any], archs
     if uniform and (ours.get("arch") == "batchtopk" or "jumprelu" not in archs):
         tensors["threshold"] = flat[:1].reshape(())
         return "batchtopk"
+    if ours.get("arch") == "batchtopk":
+        raise DamagedFileError(f"{source} is damaged: a BatchTopK SAE's threshold must be one value >= 0 on every "
+                               f"latent. {SAE_FILE_FIX}")
     if "jumprelu" not in archs:
         raise _refuse(source, "a JumpReLU SAE with a threshold per latent, and this version of prisma_widgets has no "
                               "JumpReLU architecture yet (a JumpReLU whose thresholds are all one value >= 0 reads as "

@@ -46,7 +46,7 @@ def save_sae(sae: SAE, path: str) -> str:
     path = check_writable(os.fspath(path), "an SAE")
     c = sae.cfg
     cfg = lens_config(c)  # refuses what has no file form before anything is written
-    tensors = lens_tensors(c, {k: getattr(sae, k) for k in tensor_names(c.arch)})
+    tensors = lens_tensors(c, {k: getattr(sae, k) for k in tensor_names(c)})
     remove_stale_temps(path, names=(WEIGHTS, CONFIG))
     atomic_save_safetensors(tensors, os.path.join(path, WEIGHTS), what="SAE weights")
     atomic_write_json(os.path.join(path, CONFIG), cfg, indent=2, what="an SAE config")
@@ -85,7 +85,7 @@ def read_sae(path: str, model: HookedViT | None = None, hook: str | None = None)
     else:
         cfg, tensors = _sae_lens_folder(folder, weights)
         where = weights
-    for key, shape in tensor_shapes(cfg.arch, cfg.d_in, cfg.d_sae).items():
+    for key, shape in tensor_shapes(cfg).items():
         if key == "threshold" and cfg.arch == "batchtopk":
             continue  # one value, checked where it is read
         if tuple(tensors[key].shape) != shape:

@@ -151,8 +151,8 @@ def read_vit_prisma(path: str) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
     tensors = {k: v.float() for k, v in _load_state_dict(weights).items()}
     checked_tensors(tensors, weights, "SAE weights", SAE_FILE_FIX)
     cfg = config_from_vit_prisma(read_json(cfg_path, "the SAE's config", SAE_FILE_FIX), cfg_path, tensors)
-    missing = [k for k in tensor_names(cfg.arch) if k not in tensors]
+    missing = [k for k in tensor_names(cfg) if k not in tensors]
     if missing:
         raise ValueError(f"{weights} lacks {', '.join(missing)} (a ViT-Prisma {cfg.arch} SAE has "
-                         f"{', '.join(tensor_names(cfg.arch))}); found {', '.join(sorted(tensors))}. {SAE_FILE_FIX}")
-    return cfg, {k: tensors[k] for k in tensor_names(cfg.arch)}
+                         f"{', '.join(tensor_names(cfg))}); found {', '.join(sorted(tensors))}. {SAE_FILE_FIX}")
+    return cfg, {k: tensors[k] for k in tensor_names(cfg)}
