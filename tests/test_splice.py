@@ -153,3 +153,7 @@ def test_bad_splices_are_refused(tiny):
         tiny.run_with_saes(x, saes=[sae, ("blocks.1.hook_resid_pre", sae)], edits=[pw.FeatureEdit(1)])
     with pytest.raises(ValueError, match=r"reads 192-wide activations, but that hook.s are 768 wide"):
         tiny.run_with_saes(x, saes=[("blocks.0.mlp.hook_post", sae)])
+    transcoder = pw.SAE(d_in=192, d_sae=8, arch="relu", kind="transcoder", d_out=192, hook=HOOK,
+                        hook_out="blocks.1.hook_mlp_out")
+    with pytest.raises(ValueError, match="this is a transcoder"):
+        tiny.run_with_saes(x, saes=[transcoder])

@@ -103,6 +103,11 @@ def _entries(saes: Any) -> list[tuple[str, Any, str]]:
         if not all(hasattr(sae, a) for a in ("encode", "decode")):
             raise TypeError(f"saes[...] must be an SAE (with encode and decode) or a (hook, sae) pair; got "
                             f"{type(sae).__name__}")
+        kind = getattr(getattr(sae, "cfg", None), "kind", "sae")
+        if kind != "sae":
+            raise ValueError(f"run_with_saes splices SAEs, which rebuild the activation they read; this is a {kind} "
+                             "(it writes another hook or several layers). Measure its splice with "
+                             "sae.evaluate(store, model=model, images=images)")
         hook = hook or _hook_of(sae)
         if not hook:
             raise ValueError("this SAE's config names no hook: pass saes=[(hook_name, sae)], e.g. "

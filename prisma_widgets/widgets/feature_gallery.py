@@ -216,7 +216,8 @@ class FeatureGallery(PrismaWidget):
         self._init_traits({
             **self._index_state(np.arange(stats.d_sae)),
             "live": self._can_look_up,
-            "can_steer": self._can_look_up and stats.class_effects is not None,
+            "can_steer": (self._can_look_up and stats.class_effects is not None
+                          and getattr(sae.cfg, "kind", "sae") == "sae"),  # transcoders write elsewhere
             "page_size": page_size,
             **self._content_state(visible, [feature] if feature >= 0 else []),
             "visible": visible,
