@@ -42,8 +42,8 @@ from typing import Any
 
 import torch
 
-from . import config as config_module
 from ..files import DamagedFileError
+from . import config as config_module
 from .checks import SAE_FILE_FIX
 from .config import SAEConfig, param_shapes
 
