@@ -242,3 +242,18 @@ def test_what_sae_lens_has_no_class_for_is_ours_only_and_named(tmp_path, what):
     if what == "crosscoder":
         x = x.reshape(5, 2, D_IN)
     close(back(x), ours(x))
+
+
+def test_an_sae_lens_sae_splices_into_a_model_as_ours_does(tiny, tmp_path):
+    """run_with_saes takes SAE-Lens' own objects (hook from cfg.metadata), and they splice as the loaded copy."""
+    cfg = sae_lens.TopKSAEConfig(d_in=tiny.cfg.d_model, d_sae=40, k=4, metadata=SAEMetadata(hook_name="blocks.0.hook_resid_post"))
+    lens = sae_lens.TopKSAE(cfg)
+    _randomise(lens, 6)
+    lens.save_model(tmp_path)
+    ours = pw.SAE.load(str(tmp_path))
+    x = torch.randn(2, 3, *tiny.cfg.image_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = tiny.run_with_saes(x, saes=[ours], edits=[pw.FeatureEdit(3, "clamp", 2.0)])
+        got = tiny.run_with_saes(x, saes=[lens], edits=[pw.FeatureEdit(3, "clamp", 2.0)])
+    close(got, want)
+    assert not torch.allclose(got, tiny(x))
