@@ -110,6 +110,25 @@ def test_sae_lens_batchtopk_saved_for_inference_loads(tmp_path):
     _same_maps(sae, lens)
 
 
+def test_sae_lens_batchtopk_training_file_loads_as_batchtopk(tmp_path):
+    """SAE-Lens' training checkpoint of a BatchTopK SAE (architecture 'batchtopk', its running topk_threshold,
+    acts rescaled by decoder norms): ours reads it as BatchTopK and computes what SAE-Lens' inference export does."""
+    cfg = sae_lens.BatchTopKTrainingSAEConfig(d_in=D_IN, d_sae=D_SAE, k=K, metadata=SAEMetadata(hook_name=HOOK))
+    train = sae_lens.BatchTopKTrainingSAE(cfg)
+    _randomise(train, 8)
+    train.topk_threshold = torch.tensor(0.9, dtype=torch.double)
+    assert cfg.rescale_acts_by_decoder_norm
+    train.save_model(tmp_path / "train")
+    assert json.loads((tmp_path / "train" / "cfg.json").read_text())["architecture"] == "batchtopk"
+    train.save_inference_model(tmp_path / "inference")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lens = sae_lens.SAE.load_from_disk(str(tmp_path / "inference"))
+    sae = pw.SAE.load(str(tmp_path / "train"))
+    assert (sae.cfg.arch, sae.cfg.k) == ("batchtopk", K)
+    _same_maps(sae, lens)
+
+
 @pytest.mark.parametrize("arch", ["transcoder", "jumprelu_transcoder"])
 def test_sae_lens_transcoders_load_here_and_compute_the_same(tmp_path, arch):
     meta = SAEMetadata(hook_name="blocks.1.ln2.hook_normalized", hook_name_out="blocks.1.hook_mlp_out")
