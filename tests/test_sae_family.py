@@ -269,3 +269,35 @@ def test_kill_9_mid_training_resumes_bit_identically(tmp_path, what):
     assert resumed.kind == clean.kind and (what not in ("transcoder", "crosscoder") or resumed.kind == what)
     for key, value in clean.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_estimators_and_encoders_match_the_real_sae_lens():
+    """Our JumpReLU STEs and our JumpReLU / Gated encoders against SAE-Lens' own, on the same tensors."""
+    sl = pytest.importorskip("sae_lens")
+    from sae_lens.saes.jumprelu_sae import JumpReLU as SLJumpReLU
+    from sae_lens.saes.jumprelu_sae import Step as SLStep
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 6, generator=g)
+    t0 = torch.rand(6, generator=g)
+    up = torch.randn(40, 6, generator=g)
+    for ours, theirs in ((step, lambda a, b, w: SLStep.apply(a, b, w, False)),
+                         (jumprelu, lambda a, b, w: SLJumpReLU.apply(a, b, w, False))):
+        grads = []
+        for fn in (ours, theirs):
+            xr, t = x.clone().requires_grad_(), t0.clone().requires_grad_()
+            out = fn(xr, t, 0.4)
+            (out * up).sum().backward()
+            grads.append((out.detach(), t.grad, xr.grad))
+        torch.testing.assert_close(grads[0][0], grads[1][0])
+        torch.testing.assert_close(grads[0][1], grads[1][1])
+        if grads[1][2] is not None:
+            torch.testing.assert_close(grads[0][2], grads[1][2])
+    for arch, cls_name in (("jumprelu", "JumpReLUSAE"), ("gated", "GatedSAE")):
+        ours = random_sae(arch, d=8, f=24, seed=4)
+        theirs = getattr(sl, cls_name)(getattr(sl, cls_name + "Config")(d_in=8, d_sae=24))
+        theirs.load_state_dict({k: v.detach().clone() for k, v in ours.named_parameters()})
+        xs = torch.randn(30, 8, generator=g)
+        with torch.no_grad():
+            torch.testing.assert_close(ours.encode(xs), theirs.encode(xs))
+            torch.testing.assert_close(ours(xs), theirs(xs))
