@@ -191,8 +191,17 @@ class ActivationStore:
     def select(self, hooks: str | Sequence[str]) -> ActivationStore:
         """A view of this store that reads only ``hooks`` (one name, or several side by side in that order).
 
-        >>> store.select("blocks.1.hook_resid_post").d             # doctest: +SKIP
-        128
+        >>> import tempfile
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("mouse-vit")
+        >>> images, _ = pw.zoo.shapes(2, seed=0)
+        >>> store = pw.cache_activations(model, images, ["blocks.0.ln2.hook_normalized", "blocks.0.hook_mlp_out"],
+        ...                              tempfile.mkdtemp(), progress=False)
+        >>> store.hooks, store.widths
+        (['blocks.0.ln2.hook_normalized', 'blocks.0.hook_mlp_out'], [128, 128])
+        >>> view = store.select("blocks.0.hook_mlp_out")
+        >>> view.d, view.hook, tuple(view.read(0, 3).shape)
+        (128, 'blocks.0.hook_mlp_out', (3, 128))
         """
         names = [hooks] if isinstance(hooks, str) else list(hooks)
         if not names or not all(isinstance(h, str) for h in names):

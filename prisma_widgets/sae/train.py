@@ -31,6 +31,8 @@ from .family_data import resolve_training_data
 from .train_checks import check_train_arguments, check_widths, prepare_checkpoint_dir
 
 FINAL = "sae"
+#: how much faster than the weights a JumpReLU threshold learns (in units of the activations' RMS)
+THRESHOLD_LR = 10.0
 # the arguments check_train_arguments normalises (a whole float such as steps=1e4 becomes an int)
 _CHECKED = ("expansion", "k", "l1", "tokens", "batch_size", "lr", "seed", "d_sae", "steps", "checkpoint_every",
             "log_every", "aux_k", "aux_coef", "dead_after_tokens", "lr_decay", "chunk_rows", "l0", "bandwidth",
@@ -301,11 +303,13 @@ def _adam(sae: SAE, lr: float, scale: float = 1.0) -> torch.optim.Optimizer:
     """Fused Adam where this torch has it for the device (CUDA, and CPU on recent versions), else the default.
 
     A JumpReLU threshold lives in the units of the activations, so its steps are scaled by their RMS ``scale``
-    (Adam's steps are ~``lr`` in the parameter's own units)."""
+    (Adam's steps are ~``lr`` in the parameter's own units), and by :data:`THRESHOLD_LR`: its gradient only
+    comes from the rows within a bandwidth of it, and at the weights' pace it would need far longer runs than
+    theirs to settle (measured on mouse-vit: 400 steps moved the L0 by 1% for a 2.4x larger ``l0``)."""
     rest = [p for n, p in sae.named_parameters() if n != "threshold"]
     groups: list[dict[str, Any]] = [{"params": rest}]
     if sae.arch == "jumprelu":
-        groups.append({"params": [sae.threshold], "lr_scale": scale})
+        groups.append({"params": [sae.threshold], "lr_scale": scale * THRESHOLD_LR})
     try:
         return torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), fused=True)
     except (RuntimeError, TypeError, ValueError):
