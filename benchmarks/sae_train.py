@@ -7,7 +7,12 @@ extras: our AuxK and decoder-gradient projection, SAE-Lens's TopK SAE with its a
 bookkeeping). SAE-Lens (``sae-lens``, its ``SAETrainer`` fed from an iterator over the same tensor) is timed
 when it is installed.
 
+A column per architecture: ``pw.train_sae`` is also timed with ``arch=`` batchtopk, relu, jumprelu and gated
+(the same widths; the penalty architectures encode densely, so they do more work per step than TopK's sparse
+decode), side by side with the same plain eager TopK loop, which stays the baseline.
+
     python benchmarks/sae_train.py [--steps 3] [--cpu-batch 256] [--rounds 3] [--gpu-only] [--no-sae-lens]
+                                   [--archs topk,batchtopk,relu,jumprelu,gated]
 """
 
 from __future__ import annotations
@@ -53,8 +58,9 @@ def plain_loop(x: torch.Tensor, steps: int, batch: int, lr: float = 1e-4) -> Non
         float(loss.detach())  # the usual per-step logging sync
 
 
-def ours(x: torch.Tensor, steps: int, batch: int) -> None:
-    pw.train_sae(x, expansion=EXPANSION, k=K, batch_size=batch, steps=steps, lr=1e-4, progress=False, log_every=steps)
+def ours(x: torch.Tensor, steps: int, batch: int, arch: str = "topk") -> None:
+    pw.train_sae(x, expansion=EXPANSION, arch=arch, k=K, batch_size=batch, steps=steps, lr=1e-4, progress=False,
+                 log_every=steps)
 
 
 def sae_lens_loop(x: torch.Tensor, steps: int, batch: int, lr: float = 1e-4) -> None:
@@ -88,11 +94,18 @@ def has_sae_lens() -> bool:
     return True
 
 
-def measure(device: str, batch: int, steps: int, rounds: int, with_sae_lens: bool) -> dict[str, float]:
+ARCHS = ("topk", "batchtopk", "relu", "jumprelu", "gated")
+
+
+def measure(device: str, batch: int, steps: int, rounds: int, with_sae_lens: bool,
+            archs: tuple[str, ...] = ARCHS) -> dict[str, float]:
     """Seconds per step: a run of 1 + steps minus a run of 1 step, so set-up cost cancels out."""
     torch.manual_seed(0)
     x = torch.randn(max(8 * batch, 16384), D_IN, device=device)
     loops = {"plain eager loop": plain_loop, "pw.train_sae": ours}
+    for arch in archs:
+        if arch != "topk":
+            loops[f"pw.train_sae arch={arch}"] = functools.partial(ours, arch=arch)
     if with_sae_lens:
         loops["SAE-Lens SAETrainer"] = sae_lens_loop
     variants = {}
@@ -110,6 +123,11 @@ def report(title: str, medians: dict[str, float], batch: int) -> None:
         print(f"  {name:<50}{batch / seconds:>14,.0f} tokens/s")
     plain, mine = medians["plain eager loop, per step"], medians["pw.train_sae, per step"]
     print(f"  speed-up of pw.train_sae over the plain loop: {plain / mine:.2f}x")
+    print(f"  {'architecture':<14}{'tokens/s':>14}{'vs plain TopK loop':>22}")
+    for name, seconds in medians.items():
+        if name.startswith("pw.train_sae"):
+            arch = name.split("arch=")[1].split(",")[0] if "arch=" in name else "topk"
+            print(f"  {arch:<14}{batch / seconds:>14,.0f}{plain / seconds:>21.2f}x")
     if "SAE-Lens SAETrainer, per step" in medians:
         print(f"  speed-up of pw.train_sae over SAE-Lens: {medians['SAE-Lens SAETrainer, per step'] / mine:.2f}x")
 
@@ -123,15 +141,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU section (benchmarks/gpu_all.py)")
     parser.add_argument("--no-sae-lens", action="store_true", help="leave SAE-Lens out")
+    parser.add_argument("--archs", default=",".join(ARCHS), help="pw.train_sae architectures to time, comma-separated")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
           f"d_in={D_IN}, expansion {EXPANSION}, k={K}; {machine_load()}")
     with_sae_lens = not args.no_sae_lens and has_sae_lens()
+    archs = tuple(a for a in args.archs.split(",") if a)
+    unknown = [a for a in archs if a not in ARCHS]
+    if unknown:
+        parser.error(f"unknown architecture(s) {unknown}; choose from {', '.join(ARCHS)}")
     if not args.gpu_only:
-        cpu = measure("cpu", args.cpu_batch, args.steps, args.rounds, with_sae_lens)
+        cpu = measure("cpu", args.cpu_batch, args.steps, args.rounds, with_sae_lens, archs)
         report(f"CPU fp32, batch {args.cpu_batch}", cpu, args.cpu_batch)
     if gpu_header(args.gpu_only):
-        gpu = measure("cuda", args.gpu_batch, args.gpu_steps, args.rounds, with_sae_lens)
+        gpu = measure("cuda", args.gpu_batch, args.gpu_steps, args.rounds, with_sae_lens, archs)
         report(f"GPU {torch.cuda.get_device_name()}, batch {args.gpu_batch}, bf16 autocast (target >= 2x the plain "
                "loop)", gpu, args.gpu_batch)
 

@@ -32,6 +32,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ActivationStore": ("prisma_widgets.sae", "ActivationStore"),
     "feature_stats": ("prisma_widgets.sae", "feature_stats"),
     "FeatureStats": ("prisma_widgets.sae", "FeatureStats"),
+    "FeatureEdit": ("prisma_widgets.hooked.splice", "FeatureEdit"),
+    "steer": ("prisma_widgets.hooked.splice", "steer"),
     "AttentionGrid": ("prisma_widgets.widgets.attention_grid", "AttentionGrid"),
     "LogitLens": ("prisma_widgets.widgets.logit_lens", "LogitLens"),
     "PatchingHeatmap": ("prisma_widgets.widgets.patching_heatmap", "PatchingHeatmap"),
@@ -72,6 +74,7 @@ if TYPE_CHECKING:  # static tools see the real names
     from .hooked.hook_points import HookNameError, act_name
     from .hooked.loading import OfflineError, load, offline
     from .hooked.model import HookedViT
+    from .hooked.splice import FeatureEdit, steer
     from .sae import SAE, ActivationStore, FeatureStats, cache_activations, feature_stats, train_sae
     from .widgets.attention_grid import AttentionGrid
     from .widgets.logit_lens import LogitLens

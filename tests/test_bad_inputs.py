@@ -113,7 +113,7 @@ CASES = {
                     r"l1=0\.05"),
     "train aux_coef=nan": (lambda c, p: train(c, aux_coef=float("nan")), ValueError, r"aux_coef must be a finite",
                            r"aux_coef=0\.03125"),
-    "train arch=gated": (lambda c, p: train(c, arch="gated"), ValueError, r"arch must be one of", r"'topk'"),
+    "train arch=matryoshka": (lambda c, p: train(c, arch="matryoshka"), ValueError, r"arch must be one of", r"'topk'"),
     "train b_dec_init=zero": (lambda c, p: train(c, b_dec_init="zero"), ValueError, r"b_dec_init must be one of",
                               r"'mean', 'median'"),
     "train chunk_rows=0": (lambda c, p: train(c, chunk_rows=0), ValueError, r"chunk_rows must be an integer >= 1",
@@ -345,7 +345,29 @@ CASES = {
     "pw.load(123)": (lambda c, p: pw.load(123), TypeError, r"name must be a model name", r"'mouse-vit'"),
     "pw.load fallback=5": (lambda c, p: pw.load("mouse-vit", fallback=5), TypeError, r"fallback must be a model name",
                            r"'mouse-vit'"),
+    # ---- SAE files between libraries, splicing and steering
+    "SAE.load('hf:repo')": (lambda c, p: pw.SAE.load("hf:repo"), ValueError, r"'hf:repo' is not a hub SAE name",
+                            r"'hf:<owner>/<repo>/<folder>'"),
+    "SAE.load(3)": (lambda c, p: pw.SAE.load(3), TypeError, r"path must be a folder.*got a int", r"'hf:<repo>'"),
+    "batchtopk save threshold<0": (lambda c, p: _negative(p), ValueError, r"threshold is -1 < 0", r"Set sae\.threshold to a value >= 0"),
+    "FeatureEdit op='double'": (lambda c, p: pw.FeatureEdit(3, "double"), ValueError, r"op must be one of",
+                                r"'zero', 'scale', 'clamp', 'add'"),
+    "FeatureEdit value=nan": (lambda c, p: pw.FeatureEdit(3, "scale", float("nan")), ValueError,
+                              r"value must be a finite number", r"scale, clamp level or amount to add"),
+    "run_with_saes(saes=sae)": (lambda c, p: c.mv.run_with_saes(c.imgs[:1], saes=c.sae), TypeError,
+                                r"saes must be a list of SAEs", r"saes=\[sae\]"),
+    "steer feature=99": (lambda c, p: pw.steer(c.mv, c.imgs[:1], c.sae, 99), ValueError,
+                         r"feature 99 does not exist", r"0\.\.63"),
+    "gallery steer op='boost'": (lambda c, p: pw.FeatureGallery(c.mv, c.sae, c.imgs).steer(1, "boost"), ValueError,
+                                 r"op must be one of", r"'zero', 'scale', 'clamp'"),
 }
+
+
+def _negative(path):
+    sae = pw.SAE(d_in=8, d_sae=16, arch="batchtopk", k=2)
+    with torch.no_grad():
+        sae.threshold.fill_(-1)
+    sae.save(path)
 
 NO_FILES = [k for k in CASES if k.startswith("cache ")]
 

@@ -42,7 +42,8 @@ def _bytes(w: FeatureGallery) -> int:
 
 def test_index_cards_and_detail_equal_the_statistics(setup):
     model, sae, images, names, stats = setup
-    w = FeatureGallery.from_stats(stats, images, model=model, sae=sae, image_labels=names, feature=5, page_size=6)
+    w = FeatureGallery.from_stats(stats, images, model=model, sae=sae, image_labels=names, feature=5, page_size=6,
+                                  sort_by="frequency")
     # the index: every feature, exact
     np.testing.assert_array_equal(decode_array(w.feature_ids), np.arange(40))
     np.testing.assert_array_equal(decode_array(w.frequency), stats.frequency)
@@ -71,8 +72,10 @@ def test_index_cards_and_detail_equal_the_statistics(setup):
     q = decode_array(w.quantile_images)[0]
     assert [[pool[p] for p in row if p >= 0] for row in q][: len(groups)] == [g["images"] for g in groups]
     top, top_v, bottom, bottom_v = stats.class_effect_extremes(5, 5)
-    np.testing.assert_array_equal(decode_array(w.effect_classes)[0], [top, bottom])
-    np.testing.assert_allclose(decode_array(w.effect_values)[0], [top_v, bottom_v], rtol=1e-6)
+    assert len(top) == len(bottom) == 4 and not set(top) & set(bottom)  # 8 classes: 4 up, 4 down, none in both
+    got_c, got_v = decode_array(w.effect_classes)[0], decode_array(w.effect_values)[0]
+    np.testing.assert_array_equal(got_c, [top + [-1], bottom + [-1]])  # padded to N_EFFECTS with -1 (none)
+    np.testing.assert_allclose(got_v[:, :4], [top_v, bottom_v], rtol=1e-6)
     # images: the model's view of each pooled image, uint8; labels travel as plain strings
     px = decode_array(w.images)
     assert px.dtype == np.uint8 and px.shape[1:] == (64, 64, 3) and px.shape[0] == len(pool)

@@ -34,16 +34,19 @@ import {
   topClasses,
 } from "./feature_gallery/data";
 import { ImagePool, type ShotStyle, drawHistogram, drawMapColorbar, drawShots } from "./feature_gallery/draw";
+import { drawBars, readHistogram } from "./feature_gallery/histograms";
 import type { Placed } from "./feature_gallery/layout";
+import { SteerPanel } from "./feature_gallery/steer";
 import type { FeatureGalleryTraits } from "./feature_gallery/traits";
 
 export type { Model };
 
 type Key = TraitKey<FeatureGalleryTraits>;
-const INDEX_KEYS: Key[] = ["feature_ids", "frequency", "mean_activation", "max_activation", "top_class", "class_names", "d_sae", "grid", "n_prefix_tokens", "density_counts", "density_edges"];
+const INDEX_KEYS: Key[] = ["feature_ids", "frequency", "mean_activation", "max_activation", "effect_strength", "top_class", "class_names", "d_sae", "grid", "n_prefix_tokens", "density_counts", "density_edges"];
 const CONTENT_KEYS: Key[] = ["card_features", "card_images", "card_maps", "detail_features", "detail_images", "quantile_images", "effect_classes", "images", "image_ids", "image_labels"];
 const LIST_KEYS: Key[] = ["sort_by", "descending", "query", "hide_dead", "page", "page_size"];
-const DRAW_KEYS: Key[] = ["feature", "normalization", "colormap", "opacity", "thumb_size", "patch_result", "status"];
+const DRAW_KEYS: Key[] = ["feature", "normalization", "colormap", "opacity", "thumb_size", "patch_result", "status", "steer_result", "can_steer", "live"];
+const PUSH_TITLE = "↑: the class whose logit this feature's decoder direction raises most (its direct effect), not what the feature detects";
 
 export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
   private readonly search: HTMLInputElement;
@@ -67,6 +70,9 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
   private readonly patchList: HTMLDivElement;
   private readonly statusEl: HTMLDivElement;
   private readonly detailEl: HTMLDivElement;
+  private readonly actHist: HTMLCanvasElement;
+  private readonly effectHist: HTMLCanvasElement;
+  private readonly steer: SteerPanel;
 
   private index: GalleryIndex | null = null;
   private pool: ImagePool = new ImagePool(null);
@@ -102,10 +108,21 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
     this.patchList = el("div", { cls: "pw-fg-patch-list" });
     this.statusEl = el("div", { cls: "pw-status" });
     const section = (text: string) => el("div", { cls: "pw-fg-section-title", text });
+    this.actHist = el("canvas", { cls: "pw-fg-act-histogram", attrs: { role: "img", "aria-label": "activation histogram" } });
+    this.effectHist = el("canvas", { cls: "pw-fg-effect-histogram", attrs: { role: "img", "aria-label": "logit effect histogram" } });
+    this.steer = new SteerPanel({
+      feature: () => Number(this.get("feature") ?? -1),
+      canSteer: () => !!this.get("can_steer") && !!this.get("live"),
+      live: () => !!this.get("live"),
+      result: () => this.get("steer_result") ?? {},
+      send: (request) => this.setTraits({ steer_request: request }),
+    });
     this.detailEl = el("div", { cls: "pw-fg-detail" }, [
       this.detailTitle, this.detailStats, section("top images"), this.detailTop, this.colorbar,
       section("quantile groups (random sample of the images where it fires)"), this.quantilesEl,
-      section("feature density"), this.histogram, section("class effects"), this.effectsEl,
+      section("activations (tokens of sampled images where it fires)"), this.actHist,
+      section("feature density"), this.histogram, section("class effects (direct, per unit of the feature)"), this.effectsEl,
+      this.effectHist, section("steer"), this.steer.root,
       this.patchTitle, this.patchList,
     ]);
     const body = el("div", { cls: "pw-fg-body" }, [el("div", { cls: "pw-fg-list" }, [pager, this.cardsEl]), this.detailEl]);
@@ -183,7 +200,7 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
     const i = ix.pos.get(f);
     if (i === undefined) return "";
     const classes = topClasses(ix, i).map((c) => className(ix, c));
-    const cls = classes.length ? ` · ↑ ${classes[0]}` : "";
+    const cls = classes.length ? ` · pushes ↑ ${classes[0]}` : "";
     return `${formatFrequency(ix.frequency[i])} · mean ${formatValue(ix.mean[i])}${cls}`;
   }
 
@@ -191,7 +208,7 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
     const canvas = el("canvas", { cls: "pw-canvas pw-fg-card-images" });
     const head = el("div", { cls: "pw-fg-card-head" }, [
       el("span", { cls: "pw-fg-card-id", text: `#${f}` }),
-      el("span", { cls: "pw-fg-card-stats", text: this.statsLine(f) }),
+      el("span", { cls: "pw-fg-card-stats", text: this.statsLine(f), title: PUSH_TITLE }),
     ]);
     const card = el("div", { cls: "pw-fg-card", attrs: { role: "listitem", tabindex: "0", "data-feature": String(f) } }, [head, canvas]);
     card.addEventListener("click", (ev) => {
@@ -325,6 +342,11 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
       : [el("div", { cls: "pw-fg-note", text: note || "no class effects" })];
     this.effectsEl.replaceChildren(...effects);
     this.effectsEl.title = note;
+    const act = readHistogram(this.model, f, "act_hist_counts", "act_hist_edges");
+    drawBars(this.actHist, act, "activation (0 to the feature's max), count", this.theme, "no activations sampled");
+    const eff = readHistogram(this.model, f, "effect_hist_counts", "effect_hist_edges");
+    drawBars(this.effectHist, eff, "direct effect on each class logit, count of classes", this.theme, note || "no class effects");
+    this.steer.render();
   }
 
   private drawPatch(): void {

@@ -201,6 +201,42 @@ class HookedViT(nn.Module):
             return self._run(images, self._active(), start_at_layer, stop_at_layer)
         return self._run(images, self._active(pairs), start_at_layer, stop_at_layer)
 
+    def run_with_saes(
+        self,
+        images: Any,
+        saes: Sequence[Any] = (),
+        *,
+        keep_error: bool = False,
+        edits: Sequence[Any] | None = None,
+        start_at_layer: int | None = None,
+        stop_at_layer: int | None = None,
+    ) -> torch.Tensor:
+        """Run with each SAE's reconstruction in place of its hook's activation (on the tokens it reads).
+
+        ``keep_error=True`` adds the reconstruction error back: the output is unchanged until ``edits``
+        (:class:`~prisma_widgets.hooked.splice.FeatureEdit`) change a feature. See
+        :mod:`prisma_widgets.hooked.splice`.
+
+        >>> logits = model.run_with_saes(images, saes=[sae])   # doctest: +SKIP
+        """
+        from .splice import sae_hooks
+
+        return self.run_with_hooks(images, sae_hooks(self, saes, keep_error, edits),
+                                   start_at_layer=start_at_layer, stop_at_layer=stop_at_layer)
+
+    @contextmanager
+    def saes(self, saes: Sequence[Any], *, keep_error: bool = False,
+             edits: Sequence[Any] | None = None) -> Iterator[HookedViT]:
+        """SAEs spliced in for every forward inside a ``with`` block (see :meth:`run_with_saes`).
+
+        >>> with model.saes([sae], keep_error=True, edits=[pw.FeatureEdit(7, "zero")]):   # doctest: +SKIP
+        ...     logits = model(images)
+        """
+        from .splice import sae_hooks
+
+        with self.hooks(sae_hooks(self, saes, keep_error, edits)):
+            yield self
+
     def run_with_cache(
         self,
         images: Any,

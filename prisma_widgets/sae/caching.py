@@ -1,4 +1,5 @@
-"""``pw.cache_activations``: run images through a model and write one hook's activations to disk, resumably.
+"""``pw.cache_activations``: run images through a model and write one hook's activations (or several hooks',
+captured in one forward pass, side by side in each row) to disk, resumably.
 
 The folder layout is :mod:`prisma_widgets.sae.store`'s. Rows are written as batches finish and recorded in a
 per-process progress file only after they are flushed, so a run stopped at any moment (Ctrl-C, a crash,
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from ..files import atomic_write_json, write_error
-from ..hooked.capture import capture, check_token_mode, hook_width, token_rows, tokens_per_image
+from ..hooked.capture import check_token_mode, hook_width, stop_layer, token_rows, tokens_per_image
 from ..validate import check_bool, check_choice, check_finite, check_int
 from .cache_folder import header_offset, human_bytes, prepare_folder, resume_fix
 from .distributed import barrier, rank_and_world
@@ -41,11 +42,15 @@ def model_fingerprint(model: HookedViT) -> str:
     return h.hexdigest()[:16]
 
 
-def _settings(model: HookedViT, hook: str, tokens: str, dtype: str, d: int, t: int, source: ImageSource) -> dict[str, Any]:
+def _settings(model: HookedViT, hooks: list[str], tokens: str, dtype: str, widths: list[int], t: int,
+              source: ImageSource) -> dict[str, Any]:
+    d = sum(widths)
+    several = {"hooks": hooks, "widths": widths} if len(hooks) > 1 else {}
     return {
+        **several,
         "model": getattr(model, "name", None),
         "model_fingerprint": model_fingerprint(model),
-        "hook": hook,
+        "hook": ",".join(hooks),
         "tokens": tokens,
         "dtype": dtype,
         "d": d,
@@ -55,9 +60,35 @@ def _settings(model: HookedViT, hook: str, tokens: str, dtype: str, d: int, t: i
     }
 
 
+def _check_hooks(hook: Any) -> list[str]:
+    """One hook name, or a list of distinct ones."""
+    hooks = list(hook) if isinstance(hook, (list, tuple)) else [hook]
+    if not hooks or not all(isinstance(h, str) for h in hooks):
+        raise TypeError(f"hook must be a hook name such as 'blocks.3.hook_resid_post', or a list of them; got "
+                        f"{hook!r}")
+    if len(set(hooks)) != len(hooks):
+        raise ValueError(f"hook names {hooks} repeat one; name each hook once")
+    return hooks
+
+
+def capture_hooks(model: HookedViT, pixels: torch.Tensor, hooks: list[str]) -> list[torch.Tensor]:
+    """The activations of every one of ``hooks`` from one forward pass, stopped after the last of them."""
+    kept: dict[str, torch.Tensor] = {}
+
+    def keep(x: torch.Tensor, hook_point: Any) -> None:
+        kept[hook_point.name] = x.detach()
+
+    stops = [stop_layer(model, h) for h in hooks]
+    stop = None if any(s is None for s in stops) else max(stops)
+    model.run_with_hooks(pixels, [(h, keep) for h in hooks], stop_at_layer=stop)
+    missing = [h for h in hooks if h not in kept]
+    if missing:
+        raise RuntimeError(f"hook(s) {missing} did not fire")
+    return [kept[h] for h in hooks]
+
+
 def _check_arguments(hook: Any, path: Any, tokens: Any, dtype: Any, batch_size: Any, flags: dict[str, Any]) -> int | None:
-    if not isinstance(hook, str):
-        raise TypeError(f"hook must be a hook name such as 'blocks.3.hook_resid_post'; got {type(hook).__name__}")
+    _check_hooks(hook)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a folder path (str or pathlib.Path); got {type(path).__name__}")
     check_token_mode(tokens)
@@ -70,7 +101,7 @@ def _check_arguments(hook: Any, path: Any, tokens: Any, dtype: Any, batch_size: 
 def cache_activations(
     model: HookedViT,
     images: Any,
-    hook: str,
+    hook: str | list[str],
     path: str,
     tokens: str = "all",
     dtype: str = "float16",
@@ -80,6 +111,9 @@ def cache_activations(
     prefetch: bool = True,
 ) -> ActivationStore:
     """Run ``images`` through ``model`` and write the activations at ``hook`` to ``path``; returns the store.
+
+    ``hook`` may be a list: one forward pass captures them all and each row holds the hooks side by side
+    (``store.hooks``, ``store.widths``, ``store.select(hook)``), what transcoders and crosscoders train on.
 
     Resumable: rerunning the same call after an interruption continues where it stopped, a finished cache is
     reused, a cache made with other settings is refused. Under ``torchrun`` each process writes its own
@@ -101,10 +135,13 @@ def cache_activations(
     batch_size = _check_arguments(hook, path, tokens, dtype, batch_size,
                                   {"overwrite": overwrite, "progress": progress, "prefetch": prefetch})
     rank, world = rank_and_world()
+    hooks = _check_hooks(hook)
     source = as_image_source(images)
     t = tokens_per_image(model, tokens)
-    d = hook_width(model, hook)
-    settings = _settings(model, hook, tokens, dtype, d, t, source)
+    widths = [hook_width(model, h) for h in hooks]
+    d = sum(widths)
+    hook = ",".join(hooks)  # (what messages name)
+    settings = _settings(model, hooks, tokens, dtype, widths, t, source)
     path = os.fspath(path)
     data_path = os.path.join(path, DATA)
     n = len(source)
@@ -198,7 +235,8 @@ def cache_activations(
             for j, (start, stop) in enumerate(mine):
                 pixels = future.result() if future is not None else load((start, stop))
                 future = pool.submit(load, mine[j + 1]) if (pool and j + 1 < len(mine)) else None
-                acts = token_rows(model, capture(model, pixels, hook), hook, tokens)
+                parts = [token_rows(model, a, h, tokens) for h, a in zip(hooks, capture_hooks(model, pixels, hooks))]
+                acts = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
                 acts = acts.reshape(-1, d).to(np_dtype)  # on the model's device: a smaller copy to the host
                 while len(pending) >= 2:  # bounded: at most two batches in flight
                     pending.pop(0).result()

@@ -69,6 +69,10 @@ def check_sae_like(sae: Any) -> None:
     if missing:
         raise TypeError(f"sae must be a pw.SAE (loaded with pw.SAE.load or trained with pw.train_sae); got a "
                         f"{type(sae).__name__} without {', '.join(missing)}")
+    if getattr(sae.cfg, "kind", "sae") == "crosscoder":
+        raise ValueError(f"feature statistics read one hook, but this crosscoder reads {sae.cfg.n_layers} layers at once "
+                         f"({sae.cfg.hooks}); evaluate it with sae.evaluate(store, model=..., images=...), or pass an "
+                         "SAE or a transcoder")
 
 
 def check_stats_arrays(arrays: dict[str, Any], meta: dict[str, Any], path: str) -> None:

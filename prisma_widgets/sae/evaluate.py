@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from ..hooked.capture import check_token_mode, hook_width, stop_layer
 from ..validate import check_finite, check_float, check_int
 from .checks import check_activation_width, check_sae_fits_hook
+from .family_data import evaluation_batches
 from .source import as_image_source
+from .splice_eval import downstream_crosscoder, downstream_transcoder
 from .store import ActivationStore
 
 if TYPE_CHECKING:
@@ -65,7 +67,10 @@ def evaluate(
     """Metrics of ``sae`` on activations ``data`` (an :class:`ActivationStore` or a tensor ``[rows, d]``).
 
     Returns ``mse``, ``explained_variance``, ``l0``, ``dead`` (latents that never fire), ``dense`` (firing on more
-    than ``dense_threshold`` of rows) and ``frequency`` per latent. With ``model`` and ``images`` also the
+    than ``dense_threshold`` of rows) and ``frequency`` per latent. A transcoder is scored on its prediction of
+    its output hook (``data``: a store holding both hooks, or ``(inputs, targets)``) and spliced in place of
+    what it stands in for; a crosscoder (``data``: a store holding its layers, or ``[rows, n_layers, d]``) also
+    reports ``explained_variance_per_layer`` and, downstream, ``loss_recovered_per_layer``. With ``model`` and ``images`` also the
     downstream effect of splicing the SAE reconstruction into ``hook``: the model's loss against its own clean
     predictions (or ``labels``) clean / spliced / zero-ablated, and ``loss_recovered`` =
     ``(zero - spliced) / (zero - clean)``; classifiers also report accuracies.
@@ -76,40 +81,55 @@ def evaluate(
     dense_threshold = check_float(dense_threshold, "dense_threshold", at_least=0, at_most=1, example=0.1)
     if (model is None) != (images is None):
         raise ValueError("the downstream effect needs both model=... and images=... (or neither)")
-    _check_data(data, sae.d_in, sae.cfg.hook)
+    kind = sae.cfg.kind
+    if kind == "sae":
+        if isinstance(data, ActivationStore) and len(data.hooks) > 1 and sae.cfg.hook in data.all_hooks:
+            data = data.select(sae.cfg.hook)  # a store of several hooks: the one this SAE reads
+        _check_data(data, sae.d_in, sae.cfg.hook)
+        pairs = ((x, x) for x in _batches(data, batch_size, max_rows))
+    else:
+        pairs = evaluation_batches(sae, data, batch_size, max_rows)
     device = sae.device
+    groups, width = sae.cfg.n_layers, sae.cfg.width_out  # a crosscoder's layers are scored one by one too
     n = 0
-    sse = torch.zeros((), dtype=torch.float64, device=device)
-    s1 = torch.zeros(sae.d_in, dtype=torch.float64, device=device)
-    s2 = torch.zeros((), dtype=torch.float64, device=device)
+    sse = torch.zeros(groups, dtype=torch.float64, device=device)
+    s1 = torch.zeros(width, dtype=torch.float64, device=device)
+    s2 = torch.zeros(groups, dtype=torch.float64, device=device)
     l0 = torch.zeros((), dtype=torch.float64, device=device)
     fires = torch.zeros(sae.d_sae, dtype=torch.float64, device=device)
-    for x in _batches(data, batch_size, max_rows):
-        x = x.to(device)
+    for x, target in pairs:
+        x, target = x.to(device), target.to(device)
         f = sae.encode(x)
-        x_hat = sae.decode(f)
-        sse += (x - x_hat).double().pow(2).sum()
-        s1 += x.double().sum(0)
-        s2 += x.double().pow(2).sum()
+        x_hat = sae.decode_flat(f)
+        sse += (target - x_hat).double().pow(2).reshape(len(x), groups, -1).sum((0, 2))
+        s1 += target.double().sum(0)
+        s2 += target.double().pow(2).reshape(len(x), groups, -1).sum((0, 2))
         active = f > 0
         l0 += active.sum()
         fires += active.sum(0)
         n += len(x)
     if n == 0:
         raise ValueError("no rows to evaluate")
-    sst = s2 - s1.pow(2).sum() / n
+    sst = s2 - s1.pow(2).reshape(groups, -1).sum(-1) / n
     freq = fires / n
     out: dict[str, Any] = {
         "rows": n,
-        "mse": float(sse / (n * sae.d_in)),
-        "explained_variance": float(1 - sse / sst.clamp_min(1e-30)),
+        "mse": float(sse.sum() / (n * width)),
+        "explained_variance": float(1 - sse.sum() / sst.sum().clamp_min(1e-30)),
         "l0": float(l0 / n),
         "dead": int((fires == 0).sum()),
         "dense": int((freq > dense_threshold).sum()),
         "frequency": freq.float().cpu(),
     }
+    if kind == "crosscoder":
+        out["explained_variance_per_layer"] = (1 - sse / sst.clamp_min(1e-30)).tolist()
     if model is not None and images is not None:
-        out.update(downstream(sae, model, images, hook, labels, tokens, image_batch_size))
+        if kind == "transcoder":
+            out.update(downstream_transcoder(sae, model, images, labels, tokens, image_batch_size))
+        elif kind == "crosscoder":
+            out.update(downstream_crosscoder(sae, model, images, labels, tokens, image_batch_size))
+        else:
+            out.update(downstream(sae, model, images, hook, labels, tokens, image_batch_size))
     return out
 
 

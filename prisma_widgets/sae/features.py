@@ -116,14 +116,19 @@ class FeatureStats:
         return groups
 
     def class_effect_extremes(self, feature: int, k: int = 5) -> tuple[list[int], list[float], list[int], list[float]]:
-        """``(top classes, their effects, bottom classes, their effects)``; empty without class effects."""
+        """``(top classes, their effects, bottom classes, their effects)``; empty without class effects.
+
+        The two lists never share a class: with fewer than ``2 k`` classes the top takes the larger half
+        (``ceil(C / 2)``, at most ``k``) and the bottom the rest, both cut from one ordering (ties included).
+        """
         k = check_int(k, "k", at_least=1, example=5)
         if self.class_effects is None:
             return [], [], [], []
         e = self.class_effects[feature]
-        k = min(int(k), e.shape[0])
-        top = np.argsort(-e, kind="stable")[:k]
-        bottom = np.argsort(e, kind="stable")[:k]
+        order = np.argsort(-e, kind="stable")
+        n_top = min(int(k), (len(order) + 1) // 2)
+        n_bottom = min(int(k), len(order) - n_top)
+        top, bottom = order[:n_top], order[::-1][:n_bottom]
         return top.tolist(), e[top].tolist(), bottom.tolist(), e[bottom].tolist()
 
     # ----- files -----

@@ -1,4 +1,5 @@
-"""SAE files: ``cfg.json`` + ``sae_weights.safetensors`` (the SAE-Lens layout), never pickle.
+"""SAE files: ``cfg.json`` + ``sae_weights.safetensors`` (the SAE-Lens layout), never pickle; ViT-Prisma's
+layout (``config.json`` + a state dict) and ``hf:<repo>`` downloads read too.
 
 ``SAE.save`` writes through :func:`save_sae`; ``SAE.load`` reads through :func:`read_sae` and builds the
 module from what it returns (so this module needs the SAE class only for type hints).
@@ -7,15 +8,25 @@ module from what it returns (so this module needs the SAE class only for type hi
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..files import (atomic_save_safetensors, atomic_write_json, check_writable, checked_tensors, read_json,
-                     read_safetensors, remove_stale_temps)
+from ..files import (
+    atomic_save_safetensors,
+    atomic_write_json,
+    check_writable,
+    checked_tensors,
+    read_json,
+    read_safetensors,
+    remove_stale_temps,
+)
 from ..hooked.capture import hook_width
 from .checks import SAE_FILE_FIX, check_sae_config_fields
 from .config import SAEConfig
+from .hub import download_sae
+from .interop import from_lens_config, lens_config, lens_tensors, tensor_names, tensor_shapes
+from .vit_prisma import is_vit_prisma_folder, read_vit_prisma
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
@@ -27,96 +38,58 @@ WEIGHT_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
 
 
 def save_sae(sae: SAE, path: str) -> str:
-    """Write ``sae`` to the folder ``path`` (created if needed) and return it; see :meth:`SAE.save`."""
+    """Write ``sae`` to the folder ``path`` (created if needed) and return it; see :meth:`SAE.save`.
+
+    The folder is one SAE-Lens 6 reads with ``sae_lens.SAE.load_from_disk`` (see :mod:`.interop` for how each
+    architecture is written); our own fields ride along under ``prisma_widgets``.
+    """
     path = check_writable(os.fspath(path), "an SAE")
-    remove_stale_temps(path, names=(WEIGHTS, CONFIG))
     c = sae.cfg
-    tensors = {k: getattr(sae, k).detach().float().cpu().contiguous() for k in WEIGHT_KEYS}
-    if c.arch == "batchtopk":
-        tensors["threshold"] = sae.threshold.detach().float().cpu().reshape(1).contiguous()
-    cfg = {
-        # the SAE-Lens fields
-        "d_in": c.d_in,
-        "d_sae": c.d_sae,
-        "architecture": {"topk": "topk", "batchtopk": "batchtopk", "relu": "standard"}[c.arch],
-        "activation_fn": "topk" if c.arch == "topk" else "relu",
-        "activation_fn_kwargs": {"k": c.k} if c.arch != "relu" else {},
-        "apply_b_dec_to_input": c.apply_b_dec_to_input,
-        "normalize_activations": "none",
-        "dtype": "float32",
-        "hook_name": c.hook,
-        "model_name": c.model,
-        # ours
-        "prisma_widgets": {"arch": c.arch, "k": c.k, "tokens": c.tokens, "extra": c.extra},
-    }
+    cfg = lens_config(c)  # refuses what has no file form before anything is written
+    tensors = lens_tensors(c, {k: getattr(sae, k) for k in tensor_names(c)})
+    remove_stale_temps(path, names=(WEIGHTS, CONFIG))
     atomic_save_safetensors(tensors, os.path.join(path, WEIGHTS), what="SAE weights")
     atomic_write_json(os.path.join(path, CONFIG), cfg, indent=2, what="an SAE config")
     return path
 
 
-def _config_from_file(cfg: dict[str, Any], source: str) -> SAEConfig:
-    ours = cfg.get("prisma_widgets") or {}
-    try:
-        d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
-    except KeyError as err:
-        raise ValueError(f"{source} has no {err.args[0]!r}: not an SAE config (expected d_in and d_sae)") from None
-    arch_field = str(cfg.get("architecture", "standard")).lower()
-    act = cfg.get("activation_fn", cfg.get("activation_fn_str", "relu"))
-    act_kwargs = cfg.get("activation_fn_kwargs") or {}
-    k = ours.get("k", act_kwargs.get("k", cfg.get("k")))
-    if ours.get("arch"):
-        arch = ours["arch"]
-    elif arch_field == "batchtopk":
-        arch = "batchtopk"
-    elif arch_field == "topk" or act == "topk":
-        arch = "topk"
-    elif arch_field in ("standard", "relu", "gated_relu") and act in ("relu", None):
-        arch = "relu"
-    else:
-        raise ValueError(
-            f"{source}: SAE architecture {arch_field!r} with activation {act!r} is not supported; "
-            "prisma_widgets reads topk, batchtopk and standard (ReLU) SAEs"
-        )
-    norm = cfg.get("normalize_activations", "none")
-    if norm not in (None, "none", False):
-        raise ValueError(
-            f"{source} normalises activations ({norm!r}) before encoding; this loader applies SAEs to raw "
-            "activations. Fold the scale into W_enc / W_dec first, or re-save with normalize_activations='none'."
-        )
-    return SAEConfig(
-        d_in=d_in, d_sae=d_sae, arch=arch, k=int(k) if k else (None if arch == "relu" else 32),
-        apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
-        hook=cfg.get("hook_name") or cfg.get("hook_point"), model=cfg.get("model_name"),
-        tokens=ours.get("tokens"), extra=ours.get("extra") or {},
-    )
-
-
-def read_sae(path: str, model: HookedViT | None = None, hook: str | None = None) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
-    """The config and tensors of an SAE folder (ours or SAE-Lens'), shapes checked and, given ``model``, the
-    hook width; see :meth:`SAE.load`."""
-    path = os.fspath(path)
-    folder = os.path.dirname(path) if path.endswith(".safetensors") else path
-    weights = path if path.endswith(".safetensors") else os.path.join(folder, WEIGHTS)
+def _sae_lens_folder(folder: str, weights: str) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
     cfg_path = os.path.join(folder, CONFIG)
     for p in (cfg_path, weights):
         if not os.path.exists(p):
             raise FileNotFoundError(
                 f"no {os.path.basename(p)} in {folder!r}: an SAE folder holds {CONFIG} and {WEIGHTS} "
-                "(written by SAE.save or by SAE-Lens)"
+                "(written by SAE.save or by SAE-Lens), or ViT-Prisma's config.json and a .pt / .safetensors state dict"
             )
     raw = read_json(cfg_path, "the SAE's config", SAE_FILE_FIX)
     check_sae_config_fields(raw, cfg_path)
-    cfg = _config_from_file(raw, cfg_path)
     tensors, _ = read_safetensors(weights, "the SAE's weights", SAE_FILE_FIX)
     checked_tensors(tensors, weights, "SAE weights", SAE_FILE_FIX)
-    missing = [k for k in WEIGHT_KEYS if k not in tensors]
-    if missing:
-        raise ValueError(f"{weights} lacks {', '.join(missing)}; found {', '.join(sorted(tensors))}. {SAE_FILE_FIX}")
-    expected = {"W_enc": (cfg.d_in, cfg.d_sae), "b_enc": (cfg.d_sae,),
-                "W_dec": (cfg.d_sae, cfg.d_in), "b_dec": (cfg.d_in,)}
-    for key, shape in expected.items():
+    return from_lens_config(raw, tensors, cfg_path)
+
+
+def read_sae(path: str, model: HookedViT | None = None, hook: str | None = None) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
+    """The config and tensors of an SAE folder (ours, SAE-Lens' or ViT-Prisma's; ``"hf:<repo>[/<folder>]"``
+    downloads one from the Hugging Face hub first), shapes checked and, given ``model``, the hook width; see
+    :meth:`SAE.load`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a folder, a weights file or 'hf:<repo>'; got a {type(path).__name__}")
+    path = os.fspath(path)
+    if path.startswith("hf:"):
+        path = download_sae(path)
+    folder = os.path.dirname(path) if os.path.isfile(path) or path.endswith(".safetensors") else path
+    weights = path if path.endswith(".safetensors") else os.path.join(folder, WEIGHTS)
+    if is_vit_prisma_folder(folder, path):
+        cfg, tensors = read_vit_prisma(path)
+        where = path
+    else:
+        cfg, tensors = _sae_lens_folder(folder, weights)
+        where = weights
+    for key, shape in tensor_shapes(cfg).items():
+        if key == "threshold" and cfg.arch == "batchtopk":
+            continue  # one value, checked where it is read
         if tuple(tensors[key].shape) != shape:
-            raise ValueError(f"{weights}: {key} has shape {list(tensors[key].shape)}, the config says {list(shape)}. "
+            raise ValueError(f"{where}: {key} has shape {list(tensors[key].shape)}, the config says {list(shape)}. "
                              + SAE_FILE_FIX)
     if model is not None:
         hook = hook or cfg.hook

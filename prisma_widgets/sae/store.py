@@ -5,6 +5,8 @@ A cache is a folder holding
 - ``activations.npy``: one row per (image, token), image ``i`` owning rows ``[i * t, (i + 1) * t)``, written
   through ``np.lib.format.open_memmap`` so it never has to fit in memory;
 - ``manifest.json``: model id, hook, token mode, dtype, shape, image ids and rows written, replaced atomically;
+  a cache of several hooks (one forward pass captured them all) also lists ``hooks`` and their ``widths``, its
+  rows holding the hooks side by side (``hook`` is then their names joined by commas);
 - ``progress.rank{r}.json`` while a run is under way: the image ranges each process has finished, rewritten
   atomically after every batch (the manifest, which may hold a long list of file names, is not). Rows are
   flushed before their range is recorded, so after a crash or a kill the recorded ranges are exactly the work
@@ -73,6 +75,14 @@ def manifest_problem(manifest: Any) -> str | None:
         return f"its shape says {shape[0]} rows, but {n} images x {t} tokens are {n * t} rows"
     if valid_ranges(manifest["done"], n) != manifest["done"]:
         return f"its record of finished images {manifest['done']!r} does not fit {n} images"
+    if "hooks" in manifest:  # a cache of several hooks, side by side in each row
+        hooks, widths = manifest["hooks"], manifest.get("widths")
+        if (not isinstance(hooks, list) or not hooks or not all(isinstance(h, str) for h in hooks)
+                or not isinstance(widths, list) or len(widths) != len(hooks)
+                or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)):
+            return f"its hooks {hooks!r} and widths {widths!r} are not one positive width per hook name"
+        if sum(widths) != shape[1]:
+            return f"its hook widths {widths} add up to {sum(widths)}, but its rows are {shape[1]} wide"
     return None
 
 
@@ -124,6 +134,7 @@ class ActivationStore:
                 f"no activation cache at {self.path!r} (no {MANIFEST}); make one with pw.cache_activations"
             )
         self._source = None if images is None else as_image_source(images)
+        self._selected: list[str] | None = None  # a view of some of the hooks (see select)
         self.reload()
 
     def reload(self) -> None:
@@ -148,7 +159,59 @@ class ActivationStore:
 
     @property
     def d(self) -> int:
-        return int(self.manifest["shape"][1])
+        """The width of a row (of the selected hooks, side by side)."""
+        return sum(self.widths)
+
+    @property
+    def all_hooks(self) -> list[str]:
+        """Every hook the cache holds, in the order of its columns."""
+        return list(self.manifest.get("hooks") or [self.manifest["hook"]])
+
+    @property
+    def hooks(self) -> list[str]:
+        """The hooks this store reads (all of them, or those chosen with :meth:`select`)."""
+        return list(self._selected) if self._selected is not None else self.all_hooks
+
+    @property
+    def widths(self) -> list[int]:
+        """The width of each of :attr:`hooks`."""
+        all_widths = dict(zip(self.all_hooks, self.manifest.get("widths") or [int(self.manifest["shape"][1])]))
+        return [all_widths[h] for h in self.hooks]
+
+    def columns(self, hook: str) -> tuple[int, int]:
+        """The columns ``[start, stop)`` that ``hook`` occupies in the cache's rows."""
+        if hook not in self.all_hooks:
+            raise ValueError(f"the cache at {self.path!r} holds {', '.join(map(repr, self.all_hooks))}, not {hook!r}; "
+                             "pass one of those (or cache this hook too: pw.cache_activations(model, images, [hooks], "
+                             "path))")
+        widths = self.manifest.get("widths") or [int(self.manifest["shape"][1])]
+        i = self.all_hooks.index(hook)
+        return sum(widths[:i]), sum(widths[:i + 1])
+
+    def select(self, hooks: str | Sequence[str]) -> ActivationStore:
+        """A view of this store that reads only ``hooks`` (one name, or several side by side in that order).
+
+        >>> import tempfile
+        >>> import prisma_widgets as pw
+        >>> model = pw.load("mouse-vit")
+        >>> images, _ = pw.zoo.shapes(2, seed=0)
+        >>> store = pw.cache_activations(model, images, ["blocks.0.ln2.hook_normalized", "blocks.0.hook_mlp_out"],
+        ...                              tempfile.mkdtemp(), progress=False)
+        >>> store.hooks, store.widths
+        (['blocks.0.ln2.hook_normalized', 'blocks.0.hook_mlp_out'], [128, 128])
+        >>> view = store.select("blocks.0.hook_mlp_out")
+        >>> view.d, view.hook, tuple(view.read(0, 3).shape)
+        (128, 'blocks.0.hook_mlp_out', (3, 128))
+        """
+        names = [hooks] if isinstance(hooks, str) else list(hooks)
+        if not names or not all(isinstance(h, str) for h in names):
+            raise TypeError(f"hooks must be a hook name or a list of them; got {hooks!r}")
+        for h in names:
+            self.columns(h)  # an unknown hook is refused, naming those the cache holds
+        view = object.__new__(ActivationStore)
+        view.__dict__.update(self.__dict__)
+        view._selected = names
+        return view
 
     @property
     def tokens_per_image(self) -> int:
@@ -160,7 +223,8 @@ class ActivationStore:
 
     @property
     def hook(self) -> str:
-        return self.manifest["hook"]
+        """The hook's name (of several: their names joined by commas)."""
+        return ",".join(self.hooks)
 
     @property
     def tokens(self) -> str:
@@ -185,7 +249,7 @@ class ActivationStore:
         m = self.manifest
         state = "complete" if self.complete else f"{self.images_done}/{self.n_images} images written"
         return (
-            f"ActivationStore({self.path!r}: {m['model']} {m['hook']}, tokens={m['tokens']!r}, "
+            f"ActivationStore({self.path!r}: {m['model']} {self.hook}, tokens={m['tokens']!r}, "
             f"{len(self)} x {self.d} {m['dtype']}, {state})"
         )
 
@@ -206,11 +270,20 @@ class ActivationStore:
             )
 
     def read(self, start: int, stop: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Rows ``[start, stop)`` as a tensor (one sequential read)."""
+        """Rows ``[start, stop)`` as a tensor (one sequential read), of the selected hooks side by side."""
         n = len(self)
         start = check_int(start, "start", at_least=0, at_most=n, fix=f"The cache holds rows 0..{n}.")
         stop = check_int(stop, "stop", at_least=start, at_most=n, fix=f"The cache holds rows 0..{n}; stop >= start.")
-        return torch.from_numpy(np.array(self.array[start:stop])).to(dtype)
+        rows = self.array[start:stop]
+        if self._selected is not None or len(self.all_hooks) > 1:
+            spans = [self.columns(h) for h in self.hooks]
+            if len(spans) > 1 or spans[0] != (0, rows.shape[1]):
+                rows = np.concatenate([rows[:, a:b] for a, b in spans], axis=1)
+        return torch.from_numpy(np.array(rows)).to(dtype)
+
+    def read_hook(self, hook: str, start: int, stop: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Rows ``[start, stop)`` of one of the cache's hooks."""
+        return self.select(hook).read(start, stop, dtype)
 
     def to_tensor(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Every row in memory, ``[rows, d]``."""

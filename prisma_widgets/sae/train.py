@@ -11,33 +11,37 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..files import DamagedFileError
 from ..validate import check_device
 from .checkpoint import check_same_run, load_checkpoint, restore_checkpoint, save_checkpoint
-from .config import SAEConfig
+from .config import K_ARCHS, UNIT_DECODER_ARCHS, SAEConfig
 from .curves import LiveCurves
 from .distributed import rank_and_world
 from .interrupts import Interrupts, stop_together
+from .losses import training_loss
 from .modules import SAE, default_lr
 from .store import ActivationStore
 from .stream import RowStream
-from .train_checks import check_train_arguments, check_training_data, check_widths, prepare_checkpoint_dir
+from .family_data import resolve_training_data
+from .train_checks import check_train_arguments, check_widths, prepare_checkpoint_dir
 
 FINAL = "sae"
+#: how much faster than the weights a JumpReLU threshold learns (in units of the activations' RMS)
+THRESHOLD_LR = 10.0
 # the arguments check_train_arguments normalises (a whole float such as steps=1e4 becomes an int)
 _CHECKED = ("expansion", "k", "l1", "tokens", "batch_size", "lr", "seed", "d_sae", "steps", "checkpoint_every",
-            "log_every", "aux_k", "aux_coef", "dead_after_tokens", "lr_decay", "chunk_rows")
+            "log_every", "aux_k", "aux_coef", "dead_after_tokens", "lr_decay", "chunk_rows", "l0", "bandwidth",
+            "threshold_init")
 
 
 # ---------------------------------------------------------------- the loop
 def train_sae(
-    data: ActivationStore | torch.Tensor,
+    data: ActivationStore | torch.Tensor | tuple[torch.Tensor, torch.Tensor],
     expansion: int = 16,
     arch: str = "topk",
     k: int = 32,
@@ -62,12 +66,27 @@ def train_sae(
     progress: bool = True,
     callback: Callable[[int, SAE, dict[str, float] | None], None] | None = None,
     chunk_rows: int | None = None,
+    l0: float | None = None,
+    bandwidth: float | None = None,
+    threshold_init: float | None = None,
+    kind: str | None = None,
+    hooks: Sequence[str] | None = None,
 ) -> SAE:
     """Train a sparse autoencoder on cached activations (an :class:`ActivationStore`) or a tensor ``[rows, d]``.
 
     ``tokens``: training budget in rows (default: one pass, at least ``min(10 passes, 2000 batches)``).
-    ``arch``: ``"topk"`` (AuxK loss against dead latents), ``"batchtopk"`` or ``"relu"`` (L1 weighted by decoder
-    row norms, coefficient ``l1``, default 0.05 on the variance-normalised loss). With ``checkpoint_dir`` the run
+    ``arch``: ``"topk"`` (AuxK loss against dead latents), ``"batchtopk"``, ``"relu"`` (L1 weighted by decoder
+    row norms, coefficient ``l1``, default 0.05 on the variance-normalised loss), ``"jumprelu"`` (a learned
+    threshold per latent, trained through a straight-through estimator with a rectangle kernel of width
+    ``bandwidth``; L0 penalty with coefficient ``l0``, default 0.002) or ``"gated"`` (gate and magnitude paths;
+    L1 of the gate with coefficient ``l1``, default 0.05, plus the auxiliary loss through a frozen decoder).
+    ``bandwidth`` and ``threshold_init`` are in units of the input's per-dimension RMS (defaults 0.1 and 0.5).
+
+    ``kind``: ``"sae"``, ``"transcoder"`` (reads one hook, predicts another: data ``(inputs, targets)`` or a
+    store of two hooks) or ``"crosscoder"`` (one dictionary over several layers: data ``[rows, n_layers, d]`` or
+    a store of several hooks of one width); ``None`` infers it from the data. ``hooks`` picks (and orders) the
+    hooks of a store, input first; with tensors it names them. ``d_sae`` defaults to ``expansion`` x the width
+    of one hook read. See :mod:`prisma_widgets.sae.family_data`. With ``checkpoint_dir`` the run
     saves a checkpoint every ``checkpoint_every`` steps and on Ctrl-C, and the same call resumes it; a finished
     run's SAE is loaded and returned. Under ``torchrun`` each process takes its slice of every batch and
     gradients are averaged across processes; a Ctrl-C stops them all at the same step, within ``log_every``
@@ -75,8 +94,9 @@ def train_sae(
     """
     checked = check_train_arguments(locals())  # before anything runs or touches a file
     (expansion, k, l1, tokens, batch_size, lr, seed, d_sae, steps, checkpoint_every, log_every, aux_k, aux_coef,
-     dead_after_tokens, lr_decay, chunk_rows) = (checked[name] for name in _CHECKED)
-    check_training_data(data)
+     dead_after_tokens, lr_decay, chunk_rows, l0, bandwidth, threshold_init) = (checked[name] for name in _CHECKED)
+    td = resolve_training_data(data, kind, hooks)
+    kind = td.kind
     import torch.distributed as dist
 
     rank, world = rank_and_world()
@@ -87,21 +107,24 @@ def train_sae(
         prepare_checkpoint_dir(checkpoint_dir)
     if batch_size % world:
         raise ValueError(f"batch_size={batch_size} must divide evenly across {world} processes")
-    stream = RowStream(data, seed, device, chunk_rows)
-    d_in = stream.d
+    stream = RowStream(td.source, seed, device, chunk_rows)
+    d_in, w_in = td.d_in, td.width_in
     d_sae = int(d_sae or expansion * d_in)
     if tokens is None and steps is None:
         tokens = max(stream.n, min(10 * stream.n, 2000 * batch_size))
     total_steps = int(steps if steps is not None else math.ceil(tokens / batch_size))
     lr = float(lr if lr is not None else default_lr(d_sae, arch))
-    l1 = float(l1 if l1 is not None else 0.05) if arch == "relu" else None
-    check_widths(d_in, d_sae, k if arch != "relu" else None, aux_k, arch)
+    l1 = float(l1 if l1 is not None else 0.05) if arch in ("relu", "gated") else None
+    l0 = float(l0 if l0 is not None else 0.002) if arch == "jumprelu" else None
+    check_widths(d_in, d_sae, k if arch in K_ARCHS else None, aux_k, arch)
     aux_k = int(aux_k or min(max(d_in // 2, 1), d_sae // 2 or 1))
     dead_after = int(dead_after_tokens or min(10_000_000, max(total_steps * batch_size // 10, batch_size)))
     meta_info = data.manifest if isinstance(data, ActivationStore) else {}
+    family = {} if kind == "sae" else {"kind": kind, "d_out": td.d_out, "hook_out": td.hook_out,
+                                       "hooks": td.hooks if kind == "crosscoder" else None, "n_layers": td.n_layers}
     cfg = SAEConfig(
-        d_in=d_in, d_sae=d_sae, arch=arch, k=k if arch != "relu" else None,
-        hook=meta_info.get("hook"), model=meta_info.get("model"), tokens=meta_info.get("tokens"),
+        d_in=d_in, d_sae=d_sae, arch=arch, k=k if arch in K_ARCHS else None,
+        hook=td.hook, model=meta_info.get("model"), tokens=meta_info.get("tokens"), **family,
     )
     args = {
         "d_in": d_in, "d_sae": d_sae, "arch": arch, "k": cfg.k, "l1": l1, "batch_size": batch_size, "lr": lr,
@@ -109,6 +132,12 @@ def train_sae(
         "dead_after_tokens": dead_after, "b_dec_init": b_dec_init, "lr_decay": lr_decay,
         "chunk_rows": stream.chunk_rows,
     }
+    if kind != "sae":  # (only here, so SAE runs resume as before)
+        args.update(kind=kind, d_out=td.d_out, n_layers=td.n_layers)
+    if arch == "jumprelu":  # (only here, so the runs of other architectures resume as before)
+        bandwidth = float(bandwidth if bandwidth is not None else 0.1)
+        threshold_init = float(threshold_init if threshold_init is not None else 0.5)
+        args.update(l0=l0, bandwidth=bandwidth, threshold_init=threshold_init)
 
     # ---- a finished run is reused
     if checkpoint_dir is not None and os.path.exists(os.path.join(checkpoint_dir, FINAL, "cfg.json")):
@@ -129,17 +158,25 @@ def train_sae(
     gen = torch.Generator().manual_seed(seed)
     sae = SAE(cfg, generator=gen)
     sample = stream.sample(65_536).to(device)
+    inputs = sample[:, :w_in]
+    if kind == "transcoder":  # the decoder writes the target's space: its bias and the loss scale come from there
+        sample = sample[:, w_in:]
     with torch.no_grad():
         center = sample.mean(0)
         if b_dec_init == "median":
             center = _geometric_median(sample, center)
         elif b_dec_init != "mean":
             raise ValueError(f"b_dec_init must be 'mean' or 'median'; got {b_dec_init!r}")
-        sae.b_dec.copy_(center.cpu())
+        sae.b_dec.copy_(center.cpu().reshape(sae.b_dec.shape))
         variance = float((sample - sample.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12))
-    del sample
+        # the input's per-dimension RMS: JumpReLU's threshold and bandwidth are in these units
+        scale = float((inputs - inputs.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12) / w_in) ** 0.5
+        if arch == "jumprelu":
+            sae.threshold.fill_(threshold_init * scale)
+    del sample, inputs
+    bw = bandwidth * scale if arch == "jumprelu" else None
     sae.to(device)
-    opt = _adam(sae, lr)
+    opt = _adam(sae, lr, scale)
     step, any_dead = 0, False
     if checkpoint_dir is not None:
         ck = load_checkpoint(checkpoint_dir)
@@ -186,7 +223,9 @@ def train_sae(
                 batch = stream.next(batch_size)
                 x = batch[rank * local:(rank + 1) * local] if world > 1 else batch
                 with autocast:
-                    loss, parts = _loss(sae, x, arch, inv_var, l1, aux_k, aux_coef, dead_after, any_dead)
+                    x, target = (x[:, :w_in], x[:, w_in:]) if kind == "transcoder" else (x, x)
+                    loss, parts = training_loss(sae, x, target, inv_var, l0 if arch == "jumprelu" else l1, aux_k,
+                                                aux_coef, dead_after, any_dead, bw)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if world > 1:
@@ -194,14 +233,16 @@ def train_sae(
                         if p.grad is not None:
                             dist.all_reduce(p.grad)
                             p.grad /= world
-                if arch != "relu":
+                if arch in UNIT_DECODER_ARCHS:
                     sae.project_decoder_grad()
                 for group in opt.param_groups:
-                    group["lr"] = lr_at(step)
+                    group["lr"] = lr_at(step) * group.get("lr_scale", 1.0)
                 opt.step()
                 with torch.no_grad():
-                    if arch != "relu":
+                    if arch in UNIT_DECODER_ARCHS:
                         sae.normalize_decoder()
+                    if arch == "jumprelu":  # a negative threshold would let negative pre-activations through
+                        sae.threshold.clamp_min_(0)
                     fired = parts.pop("fired")
                     if world > 1:
                         fired = fired.to(torch.int32)
@@ -258,12 +299,21 @@ def train_sae(
     return sae
 
 
-def _adam(sae: SAE, lr: float) -> torch.optim.Optimizer:
-    """Fused Adam where this torch has it for the device (CUDA, and CPU on recent versions), else the default."""
+def _adam(sae: SAE, lr: float, scale: float = 1.0) -> torch.optim.Optimizer:
+    """Fused Adam where this torch has it for the device (CUDA, and CPU on recent versions), else the default.
+
+    A JumpReLU threshold lives in the units of the activations, so its steps are scaled by their RMS ``scale``
+    (Adam's steps are ~``lr`` in the parameter's own units), and by :data:`THRESHOLD_LR`: its gradient only
+    comes from the rows within a bandwidth of it, and at the weights' pace it would need far longer runs than
+    theirs to settle (measured on mouse-vit: 400 steps moved the L0 by 1% for a 2.4x larger ``l0``)."""
+    rest = [p for n, p in sae.named_parameters() if n != "threshold"]
+    groups: list[dict[str, Any]] = [{"params": rest}]
+    if sae.arch == "jumprelu":
+        groups.append({"params": [sae.threshold], "lr_scale": scale * THRESHOLD_LR})
     try:
-        return torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999), fused=True)
+        return torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999))
+        return torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999))
 
 
 class _null:
@@ -281,47 +331,3 @@ def _geometric_median(x: torch.Tensor, start: torch.Tensor, iters: int = 30) -> 
         w = 1.0 / (x - y).norm(dim=-1).clamp_min(1e-8)
         y = (w[:, None] * x).sum(0) / w.sum()
     return y
-
-
-def _loss(
-    sae: SAE, x: torch.Tensor, arch: str, inv_var: float, l1: float | None, aux_k: int, aux_coef: float,
-    dead_after: int, any_dead: bool,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Loss on variance-normalised MSE (so ``1 - mse`` is the explained variance) and the extras."""
-    rows = x.shape[0]
-    pre = sae.pre_acts(x)
-    if arch == "topk":
-        vals, idx = pre.topk(sae.cfg.k, dim=-1, sorted=False)
-        vals = F.relu(vals)
-        x_hat = sae.decode_sparse(vals, idx)
-        # counts of positive activations per latent (0/1 sums are exact in any order; no host sync)
-        fired = torch.zeros(sae.d_sae, device=x.device).index_add_(0, idx.flatten(), (vals > 0).flatten().float()) > 0
-        l0 = (vals > 0).sum() / rows
-    else:
-        acts = F.relu(pre)
-        if arch == "batchtopk":
-            flat = acts.flatten()
-            vals, idx = flat.topk(min(sae.cfg.k * rows, flat.numel()), sorted=False)
-            acts = torch.zeros_like(flat).scatter(0, idx, vals).view_as(acts)
-            with torch.no_grad():
-                smallest = vals.detach().float().masked_fill(vals.detach() <= 0, float("inf")).min()
-                smallest = torch.where(torch.isfinite(smallest), smallest, sae.threshold)
-                sae.threshold.copy_(torch.where(sae.threshold > 0, 0.99 * sae.threshold + 0.01 * smallest, smallest))
-        x_hat = sae.decode(acts)
-        fired = (acts > 0).any(0)
-        l0 = (acts > 0).sum() / rows
-    err = x - x_hat.float()
-    mse = err.pow(2).sum() * (inv_var / rows)
-    loss = mse
-    if arch == "relu":
-        penalty = (acts.float() * sae.W_dec.norm(dim=-1)).sum() * (math.sqrt(inv_var) / rows)
-        loss = loss + l1 * penalty
-    elif any_dead and aux_k > 0:
-        dead = sae.tokens_since_fired >= dead_after
-        masked = pre.masked_fill(~dead, float("-inf"))
-        a_vals, a_idx = masked.topk(aux_k, dim=-1, sorted=False)
-        a_vals = F.relu(a_vals)
-        e_hat = F.embedding_bag(a_idx, sae.W_dec.to(a_vals.dtype), per_sample_weights=a_vals, mode="sum").float()
-        aux = (e_hat - err.detach()).pow(2).sum() * (inv_var / rows)
-        loss = loss + aux_coef * aux * dead.any()
-    return loss, {"mse": mse.detach(), "l0": l0.detach(), "fired": fired}

@@ -23,7 +23,7 @@ import torch
 
 from ..files import DamagedFileError, check_writable, remove_stale_temps
 from ..validate import check_choice, check_finite, check_float, check_int, check_seed
-from .config import ARCHS
+from .config import ARCHS, K_ARCHS
 from .store import ActivationStore
 
 
@@ -34,7 +34,7 @@ def check_train_arguments(args: dict[str, Any]) -> dict[str, Any]:
     out["expansion"] = check_int(args["expansion"], "expansion", at_least=1, example=16,
                                  fix="Pass e.g. expansion=16 (d_sae = expansion x the activation width).")
     out["d_sae"] = check_int(args["d_sae"], "d_sae", at_least=1, example=4096, none_ok=True)
-    out["k"] = check_int(args["k"], "k", at_least=1, example=32, none_ok=args["arch"] == "relu")
+    out["k"] = check_int(args["k"], "k", at_least=1, example=32, none_ok=args["arch"] not in K_ARCHS)
     out["l1"] = check_float(args["l1"], "l1", at_least=0, example=0.05, none_ok=True)
     out["tokens"] = check_int(args["tokens"], "tokens", at_least=1, example=10_000_000, none_ok=True,
                               fix="Pass the number of rows to train on (e.g. tokens=10_000_000), or None for a default.")
@@ -55,6 +55,12 @@ def check_train_arguments(args: dict[str, Any]) -> dict[str, Any]:
     out["lr_decay"] = check_float(args["lr_decay"], "lr_decay", at_least=0, at_most=1, example=0.2,
                                   fix="Pass the fraction of training over which lr decays to 0, e.g. lr_decay=0.2.")
     out["chunk_rows"] = check_int(args["chunk_rows"], "chunk_rows", at_least=1, example=1 << 18, none_ok=True)
+    out["l0"] = check_float(args.get("l0"), "l0", at_least=0, example=0.002, none_ok=True)
+    out["bandwidth"] = check_float(args.get("bandwidth"), "bandwidth", above=0, example=0.1, none_ok=True,
+                                   fix="Pass the JumpReLU kernel's width in units of the activations' RMS, e.g. "
+                                       "bandwidth=0.1.")
+    out["threshold_init"] = check_float(args.get("threshold_init"), "threshold_init", at_least=0, example=0.5,
+                                        none_ok=True)
     if args["callback"] is not None and not callable(args["callback"]):
         raise TypeError(f"callback must be a function callback(step, sae, metrics); got {type(args['callback']).__name__}")
     return out
@@ -62,7 +68,7 @@ def check_train_arguments(args: dict[str, Any]) -> dict[str, Any]:
 
 def check_widths(d_in: int, d_sae: int, k: int | None, aux_k: int | None, arch: str) -> None:
     """Once the data's width is known: the SAE must be wide enough for ``k`` and ``aux_k``."""
-    if arch != "relu" and k is not None and k > d_sae:
+    if arch in K_ARCHS and k is not None and k > d_sae:
         raise ValueError(f"k={k} is larger than the SAE width d_sae={d_sae} ({d_in}-wide data); pass k <= {d_sae}, "
                          "or a larger expansion / d_sae")
     if aux_k is not None and aux_k > d_sae:

@@ -1,17 +1,21 @@
 """``FeatureGallery``: browse a sparse autoencoder's features over a set of images.
 
-A sortable, filterable list of feature cards (firing frequency, mean activation, top class; search by
-feature index or by class / prompt name). Each card shows the feature's top images with its patch
+A sortable, filterable list of feature cards (firing frequency, mean activation, and the class its decoder
+direction pushes up most; search by feature index or by class / prompt name), sorted by default by that push
+(the largest direct logit effect), the order a researcher starts from. Each card shows the feature's top images with its patch
 activations over them. Click a card (or set ``feature`` from Python) for the detail view: top images,
 quantile groups of a random sample of the images where it fires, the log-density histogram of every
-feature with this one marked, and its top and bottom class effects. Click a patch of any image: the
+feature with this one marked, its activation histogram and logit-effect histogram, its top and bottom class
+effects (never the same class in both), and steering: zero it, double it or clamp it to a value on its top
+images and see the class (or prompt) probabilities move, computed in the kernel (a saved page says so). Click a patch of any image: the
 features active there, strongest first (a kernel round trip when live; precomputed for the images of
 a saved page).
 
 What travels (Python computes every number; the front end only draws and sorts):
 
 * the index, one entry per listed feature: ``frequency``, ``mean_activation``, ``max_activation``
-  (float32) and ``top_class`` (the 3 classes with the largest effect, int32);
+  (float32), ``effect_strength`` (the largest class effect, float32) and ``top_class`` (the 3 classes its
+  decoder direction raises most, int32; none for a dead feature);
 * only what is on screen: the cards of the page the view shows (the view reports its page in
   ``visible``) and the detail of ``feature``. Patch maps are uint8 with one float32 scale per map
   (error at most ``max(map) / 510``); images are uint8 thumbnails, each sent once per update;
@@ -22,7 +26,6 @@ What travels (Python computes every number; the front end only draws and sorts):
 
 from __future__ import annotations
 
-import math
 import pathlib
 from collections.abc import Sequence
 from typing import Any, TYPE_CHECKING
@@ -30,7 +33,6 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 import traitlets
 
-from ..validate import check_int
 from ._base import (
     ArrayTrait,
     write_standalone_html,
@@ -39,14 +41,15 @@ from ._base import (
     bundle_esm,
     decode_array,
     encode_array,
-    quantize_rows,
 )
 from ._layout import as_uint8_image
+from .gallery_detail import (BINS, activation_histogram, active_features, check_steer_request, density_histogram,
+                             effect_histogram, list_order, push, quantized_maps, steer_probabilities, thumbnail)
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
 
-SORTS = ("frequency", "mean", "max", "index")
+SORTS = ("push", "frequency", "mean", "max", "index")
 NORMALIZATIONS = ("feature", "image")
 
 #: images per card (the detail view shows all ``top_k``)
@@ -59,32 +62,6 @@ N_EFFECTS = 5
 PATCH_FEATURES = 8
 #: largest thumbnail side sent to the view, in pixels
 THUMB_PIXELS = 96
-
-
-def density_histogram(frequency: np.ndarray, bins: int = 40) -> tuple[list[int], list[float]]:
-    """``(counts, edges)`` of ``log10(frequency)`` over the features that fire (edges in log10 units)."""
-    f = np.asarray(frequency, dtype=np.float64)
-    live = np.log10(f[f > 0])
-    if live.size == 0:
-        return [0], [-1.0, 0.0]
-    lo, hi = math.floor(live.min() * 4) / 4, max(math.ceil(live.max() * 4) / 4, math.floor(live.min() * 4) / 4 + 0.25)
-    counts, edges = np.histogram(live, bins=bins, range=(lo, hi))
-    return counts.astype(int).tolist(), edges.astype(float).tolist()
-
-
-def _thumbnail(image: np.ndarray, max_side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if max(h, w) <= max_side:
-        return image
-    from PIL import Image
-
-    s = max_side / max(h, w)
-    return np.asarray(Image.fromarray(image).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR))
-
-
-def _maps(maps: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
-    q, s = quantize_rows(np.asarray(maps, dtype=np.float32))
-    return encode_array(q), encode_array(s)
 
 
 class FeatureGallery(PrismaWidget):
@@ -103,8 +80,9 @@ class FeatureGallery(PrismaWidget):
         **traits: initial values of the synced traits below.
 
     Synced traits (both ways):
-        ``feature``: the feature in the detail view (``-1``: none). ``sort_by``: ``"frequency"``,
-        ``"mean"``, ``"max"`` or ``"index"``; ``descending``; ``query`` (a feature index, or text matched
+        ``feature``: the feature in the detail view (``-1``: none). ``sort_by``: ``"push"`` (the largest
+        class effect; the default when there are class effects), ``"frequency"``, ``"mean"``, ``"max"`` or
+        ``"index"``; ``descending``; ``query`` (a feature index, or text matched
         against the names of each feature's top classes); ``hide_dead``; ``page``, ``page_size``;
         ``normalization``: colour range per ``"feature"`` (its largest activation) or per ``"image"``.
 
@@ -128,7 +106,8 @@ class FeatureGallery(PrismaWidget):
     frequency = ArrayTrait()  # float32 [n]
     mean_activation = ArrayTrait()  # float32 [n]
     max_activation = ArrayTrait()  # float32 [n]
-    top_class = ArrayTrait()  # int32 [n, 3] (-1: none)
+    effect_strength = ArrayTrait()  # float32 [n]: the largest class effect ("push")
+    top_class = ArrayTrait()  # int32 [n, 3] (-1: none; dead features have none)
     class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     density_counts = traitlets.List(traitlets.Int()).tag(sync=True)
     density_edges = traitlets.List(traitlets.Float()).tag(sync=True)
@@ -156,6 +135,10 @@ class FeatureGallery(PrismaWidget):
     quantile_map_scale = ArrayTrait()  # float32 [n, Q, S]
     effect_classes = ArrayTrait()  # int32 [n, 2, E]: row 0 top, row 1 bottom
     effect_values = ArrayTrait()  # float32 [n, 2, E]
+    act_hist_counts = ArrayTrait()  # int32 [n, BINS]: activations over its sampled images' tokens
+    act_hist_edges = ArrayTrait()  # float32 [n, BINS + 1]
+    effect_hist_counts = ArrayTrait()  # int32 [n, BINS]: its effect on every class logit
+    effect_hist_edges = ArrayTrait()  # float32 [n, BINS + 1]
     # the images those refer to
     images = ArrayTrait()  # uint8 [M, h, w, 3]
     image_ids = traitlets.List(traitlets.Int()).tag(sync=True)
@@ -167,10 +150,14 @@ class FeatureGallery(PrismaWidget):
     patch_table_images = traitlets.List(traitlets.Int()).tag(sync=True)
     patch_table_features = ArrayTrait()  # int32 [m, T, P] (-1: none)
     patch_table_values = ArrayTrait()  # float32 [m, T, P]
+    # steering (needs the kernel): the view asks, Python answers
+    can_steer = traitlets.Bool(False).tag(sync=True)
+    steer_request = traitlets.Dict().tag(sync=True)  # {"feature", "op": zero | scale | clamp, "value"}
+    steer_result = traitlets.Dict().tag(sync=True)  # {"feature", "op", "value", "classes", "before", "after"}
     # selection and list state, both ways
     feature = traitlets.Int(-1).tag(sync=True)
     visible = traitlets.List(traitlets.Int()).tag(sync=True)
-    sort_by = traitlets.Enum(SORTS, default_value="frequency").tag(sync=True)
+    sort_by = traitlets.Enum(SORTS, default_value="push").tag(sync=True)
     descending = traitlets.Bool(True).tag(sync=True)
     query = traitlets.Unicode("").tag(sync=True)
     hide_dead = traitlets.Bool(True).tag(sync=True)
@@ -221,10 +208,16 @@ class FeatureGallery(PrismaWidget):
         self._can_look_up = model is not None and sae is not None
         page_size = int(traits.pop("page_size", 12))
         feature = int(traits.get("feature", -1))
-        visible = [int(j) for j in np.argsort(-stats.frequency, kind="stable")[:page_size]]
+        if stats.class_effects is None:  # nothing to push: the frequency order
+            traits.setdefault("sort_by", "frequency")
+        order = list_order(stats, traits.get("sort_by", "push"), bool(traits.get("descending", True)),
+                           bool(traits.get("hide_dead", True)))
+        visible = order[:page_size]
         self._init_traits({
             **self._index_state(np.arange(stats.d_sae)),
             "live": self._can_look_up,
+            "can_steer": (self._can_look_up and stats.class_effects is not None
+                          and getattr(sae.cfg, "kind", "sae") == "sae"),  # transcoders write elsewhere
             "page_size": page_size,
             **self._content_state(visible, [feature] if feature >= 0 else []),
             "visible": visible,
@@ -264,6 +257,7 @@ class FeatureGallery(PrismaWidget):
         if st.class_effects is not None:
             k = min(3, st.class_effects.shape[1])
             top[:, :k] = np.argsort(-st.class_effects[ids], axis=1, kind="stable")[:, :k]
+            top[st.frequency[ids] <= 0] = -1  # a dead feature detects nothing: no class on its card
         counts, edges = density_histogram(st.frequency)
         names = [str(c) for c in st.class_names] if st.class_names else []
         return {
@@ -271,6 +265,7 @@ class FeatureGallery(PrismaWidget):
             "frequency": encode_array(st.frequency[ids], "float32"),
             "mean_activation": encode_array(st.mean_activation[ids], "float32"),
             "max_activation": encode_array(st.max_activation[ids], "float32"),
+            "effect_strength": encode_array(push(st)[ids], "float32"),
             "top_class": encode_array(top),
             "class_names": names,
             "density_counts": counts,
@@ -290,7 +285,7 @@ class FeatureGallery(PrismaWidget):
                 img = self._model.display_images([item])[0]
             else:
                 img = as_uint8_image(item)
-            self._thumbs[i] = _thumbnail(img, THUMB_PIXELS)
+            self._thumbs[i] = thumbnail(img, THUMB_PIXELS)
         return self._thumbs[i]
 
     def _content_state(self, cards: Sequence[int], details: Sequence[int]) -> dict[str, Any]:
@@ -329,10 +324,14 @@ class FeatureGallery(PrismaWidget):
             top, top_v, bottom, bottom_v = st.class_effect_extremes(f, N_EFFECTS)
             eff_c[n, 0, : len(top)], eff_v[n, 0, : len(top)] = top, top_v
             eff_c[n, 1, : len(bottom)], eff_v[n, 1, : len(bottom)] = bottom, bottom_v
+        hists = np.zeros((2, len(details), BINS), np.int32), np.zeros((2, len(details), BINS + 1), np.float32)
+        for n, f in enumerate(details):
+            for h, (counts, edges) in enumerate((activation_histogram(st, f), effect_histogram(st, f))):
+                hists[0][h, n, : len(counts)], hists[1][h, n, : len(edges)] = counts, edges
         pixels = np.stack([self._thumb(i) for i in pool]) if pool else np.zeros((0, 1, 1, 3), np.uint8)
-        card_maps, card_scale = _maps(st.top_maps[cards, :CARD_IMAGES])
-        det_maps, det_scale = _maps(st.top_maps[details])
-        q_maps, q_scale = _maps(q_map)
+        card_maps, card_scale = quantized_maps(st.top_maps[cards, :CARD_IMAGES])
+        det_maps, det_scale = quantized_maps(st.top_maps[details])
+        q_maps, q_scale = quantized_maps(q_map)
         return {
             "card_features": cards,
             "card_images": encode_array(pos(st.top_images[cards, :CARD_IMAGES]), "int32"),
@@ -350,6 +349,10 @@ class FeatureGallery(PrismaWidget):
             "quantile_map_scale": q_scale,
             "effect_classes": encode_array(eff_c),
             "effect_values": encode_array(eff_v),
+            "act_hist_counts": encode_array(hists[0][0]),
+            "act_hist_edges": encode_array(hists[1][0]),
+            "effect_hist_counts": encode_array(hists[0][1]),
+            "effect_hist_edges": encode_array(hists[1][1]),
             "images": encode_array(pixels),
             "image_ids": pool,
             "image_labels": [self._labels[i] for i in pool] if self._labels is not None else [],
@@ -404,30 +407,39 @@ class FeatureGallery(PrismaWidget):
         except Exception as err:  # noqa: BLE001  (shown in the view)
             self.status = f"patch look-up failed: {err}"
 
+    @traitlets.observe("steer_request")
+    def _on_steer_request(self, change: Any) -> None:
+        if self._is_quiet or not change["new"]:
+            return
+        try:
+            if not self.can_steer:
+                raise ValueError("steering needs the model and the SAE, and a model with classes or prompts")
+            self.steer_result = self.steer(*check_steer_request(change["new"], self._stats.d_sae))
+        except Exception as err:  # noqa: BLE001  (shown in the view)
+            self.steer_result = {"error": f"steering failed: {err}"}
+
+    def steer(self, feature: int, op: str = "zero", value: float = 0.0) -> dict[str, Any]:
+        """Class (or prompt) probabilities, averaged over ``feature``'s top images, before and after editing it
+        (``"zero"``, ``"scale"`` by ``value`` or ``"clamp"`` to ``value`` on every token the SAE reads, the
+        reconstruction error kept): ``{"classes", "before", "after", ...}``, the classes that moved most first."""
+        feature, op, value = check_steer_request({"feature": feature, "op": op, "value": value}, self._stats.d_sae)
+        if not self._can_look_up:
+            raise ValueError("steering needs the model and the SAE: FeatureGallery(model, sae, images, ...)")
+        ids = [int(i) for i in self._stats.top_images[feature] if i >= 0]
+        if not ids:
+            raise ValueError(f"feature {feature} fires on none of the images: nothing to steer")
+        result = steer_probabilities(self._model, self._sae, self._stats, [self._source.item(i) for i in ids],
+                                     feature, op, value, self._stats.class_names)
+        return {**result, "names": [self.class_names[c] if c < len(self.class_names) else f"class {c}"
+                                    for c in result["classes"]]}
+
     # ------------------------------------------------------------------------------------------
     def active_features(self, image_ids: Sequence[int], n: int = PATCH_FEATURES) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` strongest features at every token of each image: ``(ids [m, T, n] int32 (-1: fewer
         fire), activations [m, T, n] float32)``. Needs the model and the SAE."""
-        import torch
-
-        from prisma_widgets.hooked.capture import capture, token_rows
-
         if not self._can_look_up:
             raise ValueError("looking up a patch's features needs the model and the SAE")
-        st, n = self._stats, check_int(n, "n", at_least=1, example=PATCH_FEATURES)
-        ids = [check_int(i, "image_ids[...]", at_least=0, at_most=st.n_images - 1,
-                         fix=f"Pass indices of the gallery's images, 0..{st.n_images - 1}.") for i in image_ids]
-        if not ids:
-            T = st.tokens_per_image
-            return np.zeros((0, T, n), np.int32), np.zeros((0, T, n), np.float32)
-        with torch.no_grad():
-            pixels = self._model.preprocess([self._source.item(i) for i in ids])
-            x = token_rows(self._model, capture(self._model, pixels, st.hook), st.hook, st.tokens).float()
-            f = self._sae.encode(x.to(self._sae.W_enc.device, self._sae.W_enc.dtype)).float().cpu()
-            top = f.topk(min(n, f.shape[-1]), dim=-1)
-        vals = top.values.numpy().astype(np.float32)
-        feats = np.where(vals > 0, top.indices.numpy(), -1).astype(np.int32)
-        return feats, np.where(vals > 0, vals, 0).astype(np.float32)
+        return active_features(self._model, self._sae, self._stats, self._source, image_ids, n)
 
     def save_html(
         self,
@@ -454,7 +466,7 @@ class FeatureGallery(PrismaWidget):
                 "opacity", "theme", "colormap", "title")
         state.update({k: getattr(self, k) for k in keep})
         state.update(feature=self.feature if self.feature in ids else ids[0], page=0, visible=ids[: self.page_size],
-                     live=False, status="")
+                     live=False, can_steer=False, steer_result={}, status="")
         page = FeatureGallery._from_state(state)  # complete state, no statistics: nothing recomputes
         try:
             return write_standalone_html(page, self._widget_name, path, title=title, compress=compress)

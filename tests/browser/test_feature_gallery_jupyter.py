@@ -1,5 +1,6 @@
 """FeatureGallery in a real JupyterLab: a click on a card sets `feature` in Python, Python's `feature` reaches
-the view, paging asks the kernel for the new cards, and a patch click is answered by the kernel."""
+the view, paging asks the kernel for the new cards, and a patch click and a steering click are answered by the
+kernel."""
 
 from __future__ import annotations
 
@@ -75,5 +76,17 @@ def test_lab_card_click_sets_feature_and_traits_sync(jupyter_server, lab, page, 
     page.wait_for_function(
         "(el) => el.querySelectorAll('.pw-fg-patch-feature').length > 0", arg=root.element_handle(), timeout=30_000
     )
+
+    # steering: "x2" asks the kernel, which reruns the model and sends the probabilities before and after
+    double = root.locator("button.pw-fg-steer-double")
+    double.scroll_into_view_if_needed()
+    double.click()
+    _wait(lambda: lab.evaluate(kc, "w.steer_request.get('op') == 'scale'") == "True", what="steer_request in the kernel")
+    _wait(lambda: lab.evaluate(kc, "len(w.steer_result.get('classes', []))") == "5", what="steer_result")
+    page.wait_for_function(
+        "(el) => el.querySelectorAll('.pw-fg-steer-row').length === 5", arg=root.element_handle(), timeout=30_000
+    )
+    steer_text = root.locator(".pw-fg-steer").text_content()
+    assert "×2" in steer_text and "no class moved" in steer_text  # patches after the last block: the CLS reads none
     root.screenshot(path=str(artifacts / "feature_gallery_lab.png"))
     assert page.pw_log.page_errors == [], page.pw_log.page_errors

@@ -56,7 +56,20 @@ def test_cards_detail_and_patch_lookup_offline(saved, offline_page, artifacts: P
     assert "loading" not in page.locator(".pw-fg-detail-stats").text_content()
     assert canvas_digest(top) != before
     assert canvas_digest(page.locator("canvas.pw-fg-histogram")) != hist0  # another bar marked
-    assert page.locator(".pw-fg-effect").count() == 10  # top 5 and bottom 5 class effects
+    # 8 classes: the top 4 and the bottom 4 class effects, never one class in both lists
+    assert page.locator(".pw-fg-effect").count() == 8
+    cols = page.locator(".pw-fg-effect-col")
+    up = set(cols.nth(0).locator(".pw-fg-effect-name").all_text_contents())
+    down = set(cols.nth(1).locator(".pw-fg-effect-name").all_text_contents())
+    assert len(up) == len(down) == 4 and not up & down
+    # its histograms are painted; steering needs a kernel, and the saved page says so instead of showing buttons
+    assert page.locator("canvas.pw-fg-act-histogram").bounding_box()["height"] > 50
+    assert page.locator("canvas.pw-fg-effect-histogram").bounding_box()["height"] > 50
+    assert "needs a running kernel" in page.locator(".pw-fg-steer").text_content()
+    assert page.locator(".pw-fg-steer-zero").is_hidden()
+    # the cards' class is what the decoder direction pushes up, and says so
+    head = page.locator(".pw-fg-card[data-feature='9'] .pw-fg-card-stats")
+    assert "pushes ↑" in head.text_content() and "not what the feature detects" in head.get_attribute("title")
     assert page.locator(".pw-fg-quantile-group").count() >= 1
 
     # click a patch of a top image: the features active there, from the precomputed table
@@ -116,6 +129,7 @@ def test_clip_gallery_names_prompt_effects_as_text_offline(tmp_path: Path, offli
     wait_painted(page)
     assert page.locator(".pw-fg-detail-title").text_content() == "feature #3"
     names = [n.text_content() for n in page.locator(".pw-fg-effect-name").all()]
-    assert set(names) == set(prompts), names  # each prompt is both among the top and the bottom effects
+    assert set(names) == set(prompts), names  # 3 prompts: 2 on top, 1 at the bottom, none in both
+    assert len(names) == 3, names
     assert page.evaluate("() => window.__pwned === undefined") and page.locator("img").count() == 0
     assert page.pw_log.problems() == [], page.pw_log.problems()

@@ -9,6 +9,7 @@ export type { SortBy } from "./traits";
 type Source = TraitSource<FeatureGalleryTraits>;
 type Key = keyof FeatureGalleryTraits;
 export const SORTS: { value: SortBy; label: string }[] = [
+  { value: "push", label: "push (largest class effect)" },
   { value: "frequency", label: "firing frequency" },
   { value: "mean", label: "mean activation" },
   { value: "max", label: "max activation" },
@@ -22,6 +23,8 @@ export interface GalleryIndex {
   frequency: ArrayLike<number>;
   mean: ArrayLike<number>;
   max: ArrayLike<number>;
+  /** the largest direct effect on a class logit (zeros when the page has none) */
+  push: ArrayLike<number>;
   topClass: ArrayLike<number>; // [n, 3]
   classNames: string[];
   dSae: number;
@@ -61,6 +64,7 @@ export function readIndex(m: Source): GalleryIndex {
     frequency: arr("frequency"),
     mean: arr("mean_activation"),
     max: arr("max_activation"),
+    push: m.get("effect_strength") ? arr("effect_strength") : new Float32Array(n),
     topClass: arr("top_class", 3),
     classNames: ((m.get("class_names") as string[]) ?? []).map(String),
     dSae: Number(m.get("d_sae") ?? n),
@@ -107,7 +111,8 @@ export function listOrder(ix: GalleryIndex, o: ListOptions): number[] {
     if (q && !topClasses(ix, i).some((c) => className(ix, c).toLowerCase().includes(q))) continue;
     keep.push(i);
   }
-  const key: ArrayLike<number> = o.sortBy === "frequency" ? ix.frequency : o.sortBy === "mean" ? ix.mean : o.sortBy === "max" ? ix.max : ix.ids;
+  const keys: Record<SortBy, ArrayLike<number>> = { push: ix.push, frequency: ix.frequency, mean: ix.mean, max: ix.max, index: ix.ids };
+  const key = keys[o.sortBy] ?? ix.frequency;
   const sign = o.descending ? -1 : 1;
   keep.sort((a, b) => sign * (key[a] - key[b]) || ix.ids[a] - ix.ids[b]);
   return keep.map((i) => ix.ids[i]);

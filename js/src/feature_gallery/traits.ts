@@ -1,7 +1,7 @@
 // FeatureGallery's synced traits (prisma_widgets/widgets/feature_gallery.py), keys and types.
 import { type ArrayTrait, type AssertTrue, BASE_TRAIT_KEYS, type BaseTraits, type SameKeys } from "../shared/traits";
 
-export type SortBy = "frequency" | "mean" | "max" | "index";
+export type SortBy = "push" | "frequency" | "mean" | "max" | "index";
 export type Normalization = "feature" | "image";
 
 /** The kernel's answer to `patch_query`: the features active at a token of an image. */
@@ -12,12 +12,35 @@ export interface PatchResult {
   values?: number[];
 }
 
+/** A steering request from the view (`n` makes a repeated request a new value). */
+export interface SteerRequest {
+  feature?: number;
+  op?: "zero" | "scale" | "clamp";
+  value?: number;
+  n?: number;
+}
+
+/** The kernel's answer: mean class (prompt) probabilities over the feature's top images, before and after. */
+export interface SteerResult {
+  feature?: number;
+  op?: string;
+  value?: number;
+  images?: number;
+  classes?: number[];
+  names?: string[];
+  before?: number[];
+  after?: number[];
+  note?: string;
+  error?: string;
+}
+
 export interface FeatureGalleryTraits extends BaseTraits {
   // the index: one entry per listed feature
   feature_ids: ArrayTrait;
   frequency: ArrayTrait;
   mean_activation: ArrayTrait;
   max_activation: ArrayTrait;
+  effect_strength: ArrayTrait;
   top_class: ArrayTrait;
   class_names: string[];
   density_counts: number[];
@@ -46,6 +69,10 @@ export interface FeatureGalleryTraits extends BaseTraits {
   quantile_map_scale: ArrayTrait;
   effect_classes: ArrayTrait;
   effect_values: ArrayTrait;
+  act_hist_counts: ArrayTrait;
+  act_hist_edges: ArrayTrait;
+  effect_hist_counts: ArrayTrait;
+  effect_hist_edges: ArrayTrait;
   // the images those refer to
   images: ArrayTrait;
   image_ids: number[];
@@ -57,6 +84,10 @@ export interface FeatureGalleryTraits extends BaseTraits {
   patch_table_images: number[];
   patch_table_features: ArrayTrait;
   patch_table_values: ArrayTrait;
+  // steering (needs the kernel)
+  can_steer: boolean;
+  steer_request: SteerRequest;
+  steer_result: SteerResult;
   // selection and list state, both ways
   feature: number;
   visible: number[];
@@ -79,6 +110,7 @@ export const TRAIT_KEYS = [
   "frequency",
   "mean_activation",
   "max_activation",
+  "effect_strength",
   "top_class",
   "class_names",
   "density_counts",
@@ -105,6 +137,10 @@ export const TRAIT_KEYS = [
   "quantile_map_scale",
   "effect_classes",
   "effect_values",
+  "act_hist_counts",
+  "act_hist_edges",
+  "effect_hist_counts",
+  "effect_hist_edges",
   "images",
   "image_ids",
   "image_labels",
@@ -114,6 +150,9 @@ export const TRAIT_KEYS = [
   "patch_table_images",
   "patch_table_features",
   "patch_table_values",
+  "can_steer",
+  "steer_request",
+  "steer_result",
   "feature",
   "visible",
   "sort_by",
