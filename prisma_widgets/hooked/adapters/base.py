@@ -28,7 +28,9 @@ SUPPORTED_FAMILIES = (
     "and CoCa's attentional pool included) or a timm ViT / Eva trunk (SigLIP, SigLIP2, EVA02-CLIP, ViTamin, "
     "MobileCLIP-B, PE-Core), or that tower alone; Hugging Face transformers CLIPModel / CLIPVisionModel"
     "(WithProjection), SiglipModel / SiglipVisionModel, ViTModel / ViTForImageClassification, Dinov2Model / "
-    "Dinov2ForImageClassification and Dinov2WithRegisters"
+    "Dinov2ForImageClassification and Dinov2WithRegisters; video: VideoMAEModel / "
+    "VideoMAEForVideoClassification, TimesformerModel / TimesformerForVideoClassification and VivitModel / "
+    "VivitForVideoClassification"
 )
 
 
