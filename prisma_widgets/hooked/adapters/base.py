@@ -229,6 +229,12 @@ class Adapter(ABC):
         itself (post-norm blocks); :class:`UnsupportedModelError` when no one norm feeds the branch."""
         raise UnsupportedModelError(f"this adapter does not name the norms of block {layer}")
 
+    def extra_writes(self, layer: int) -> tuple[str, ...]:
+        """Hooks (after ``blocks.{layer}.``) that write into the residual stream before ``hook_attn_out``:
+        TimeSformer's temporal attention, ``("hook_attn_time_out",)``. Empty for a plain block. Decompositions
+        of the stream (``decompose_resid``, direct logit attribution) take them as components of their own."""
+        return ()
+
     def mlp_reads_resid_mid(self, layer: int) -> bool:
         """Whether block ``layer``'s MLP reads the stream after its attention (``hook_resid_mid``, a sequential
         block) rather than the block's input, side by side with attention (a parallel block)."""

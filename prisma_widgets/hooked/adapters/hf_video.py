@@ -21,6 +21,7 @@ sampled uniformly over the clip (see :mod:`prisma_widgets.hooked.preprocess`).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -223,16 +224,21 @@ def _saved_processor(module: nn.Module) -> dict[str, Any] | None:
     if not repo:
         return None
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
 
     from ..hub import stay_local
 
     for name in ("preprocessor_config.json", "video_preprocessor_config.json"):
-        try:
-            path = hf_hub_download(repo, name, local_files_only=stay_local(repo))
-        except Exception:  # not on the Hub, not cached, or a local folder without it: the class defaults
+        path = os.path.join(repo, name) if os.path.isdir(repo) else None
+        if path is not None and not os.path.isfile(path):
             continue
-        with open(path, encoding="utf-8") as f:
-            return dict(json.load(f))
+        try:
+            path = path or hf_hub_download(repo, name, local_files_only=stay_local(repo))
+        except (OSError, ValueError, EntryNotFoundError):  # not on the Hub, not cached, a local folder: defaults
+            pass
+        if path is not None:
+            with open(path, encoding="utf-8") as f:
+                return dict(json.load(f))
     return None
 
 
@@ -331,3 +337,6 @@ class TimesformerAdapter(BertStyleBlocks, HFVideoAdapter):
 
     def heads_split_by_source(self, layer: int) -> bool:
         return not divided(self.blocks[layer])
+
+    def extra_writes(self, layer: int) -> tuple[str, ...]:
+        return ("hook_attn_time_out",) if divided(self.blocks[layer]) else ()

@@ -18,6 +18,7 @@ and the MLP.
 from __future__ import annotations
 
 import sys
+
 import torch
 from torch import nn
 
@@ -150,7 +151,7 @@ def divided_block(
     if keys <= BLOCK_EDGES and not time_keys:
         return hooks(names["resid_post"], parts.plain_block(blk, hooks(names["resid_pre"], x)))
     x = hooks(names["resid_pre"], x)
-    B, N, d = x.shape
+    B, _, d = x.shape
     T, (rows, cols) = frames, grid
     P = rows * cols
     # temporal attention: each patch over its own frames (the tokens are (row, col, frame) ordered)
