@@ -173,3 +173,13 @@ def test_a_saved_processor_config_is_followed(tmp_path):
     processor.image_mean, processor.image_std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     reference = processor([list(frames)], return_tensors="pt")["pixel_values"]
     torch.testing.assert_close(model.preprocess(frames), reference, atol=1e-5, rtol=1e-5)
+
+
+def test_processor_settings_kept_on_the_config_are_followed():
+    config = transformers.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=16,
+                                         num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    config.image_mean, config.image_std = [0.4, 0.4, 0.4], [0.2, 0.2, 0.2]
+    model = pw.HookedViT(transformers.VideoMAEModel(config).eval())
+    assert model.adapter.normalization() == ((0.4, 0.4, 0.4), (0.2, 0.2, 0.2))
+    pixels = model.preprocess(clip(4))
+    torch.testing.assert_close(pixels[0, 1], torch.full((3, 32, 32), (20 / 255 - 0.4) / 0.2), atol=1e-5, rtol=0)

@@ -203,6 +203,8 @@ class HFVideoAdapter(HFVisionAdapter):
         (``x / 127.5 - 1``, then normalised) folded into its mean and std."""
         model_type = str(self.vision.config.model_type)
         ratio, mean, std, offset = _PROCESSING[model_type]
+        config = self.module.config  # processor settings kept on the config (the video mouse keeps them there)
+        mean, std = tuple(getattr(config, "image_mean", None) or mean), tuple(getattr(config, "image_std", None) or std)
         saved = _saved_processor(self.module)
         if saved:
             crop = saved.get("crop_size") or {}
