@@ -32,7 +32,7 @@ def clip(frames: int = 10, height: int = 32, width: int = 32) -> np.ndarray:
 
 def sampled_levels(model: pw.HookedViT, video: object) -> list[int]:
     frames = model.display_images(video)  # [batch, T, H, W, 3]
-    return [int(round(float(f.mean()))) for f in frames[0]]
+    return [round(float(f.mean())) for f in frames[0]]
 
 
 def test_sampling_is_uniform_like_hf_video_processors():
@@ -93,7 +93,7 @@ def test_a_video_file_is_decoded_with_pyav_and_sampled(model, tmp_path):
     write_video(path, clip(12))
     decoded = read_video(path)
     assert decoded.shape == (12, 32, 32, 3) and decoded.dtype == np.uint8
-    levels = [int(round(float(f.mean()))) for f in decoded]
+    levels = [round(float(f.mean())) for f in decoded]
     assert all(abs(a - 20 * i) <= 3 for i, a in enumerate(levels))  # lossy codec: within a few levels
     got = sampled_levels(model, path)
     assert all(abs(a - b) <= 3 for a, b in zip(got, [0, 60, 120, 180]))  # frames 0, 3, 6, 9
