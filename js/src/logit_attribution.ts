@@ -177,7 +177,7 @@ export class LogitAttributionView extends WidgetView<LogitAttributionTraits> {
       this.scale = makeSymmetricScale(range);
       const colormap = this.get("colormap") ?? "rdbu";
       const sel = this.selection();
-      drawHeatmap(sizeCanvas(this.heatCanvas, L.width, L.height).ctx, d, L, { vals: this.vals, scale: this.scale, table: lut(colormap), selected: sel, hover: this.hover, theme: this.theme });
+      drawHeatmap(sizeCanvas(this.heatCanvas, L.width, L.height).ctx, d, L, { vals: this.vals, scale: this.scale, table: lut(colormap, this.theme.dark), selected: sel, hover: this.hover, theme: this.theme });
       const total = targetScore(d, target, versus);
       const sum = this.vals.reduce((a, b) => a + b, 0);
       setText(this.heatTitle, `score(${targetText(d, target, versus)}) = ${signed(total)} = sum of the cells (${signed(sum)})`);
@@ -186,7 +186,7 @@ export class LogitAttributionView extends WidgetView<LogitAttributionTraits> {
       ctx.fillStyle = this.theme.bg;
       ctx.fillRect(0, 0, barW, 46);
       ctx.textAlign = "left";
-      drawColorbar(ctx, { x: 4, y: 4, width: barW - 8, height: 10, colormap, scale: this.scale, theme: this.theme, label: heatmapCaption(this.get("normalization") ?? "all") });
+      drawColorbar(ctx, { x: 4, y: 4, width: barW - 8, height: 10, colormap, dark: this.theme.dark, scale: this.scale, theme: this.theme, label: heatmapCaption(this.get("normalization") ?? "all") });
       this.drawDetail(d, sel, target, versus, colormap);
       this.topList.replaceChildren(...topRows(d, this.vals, 6, sel, (s) => this.select(s)));
       this.syncControls();
@@ -217,7 +217,7 @@ export class LogitAttributionView extends WidgetView<LogitAttributionTraits> {
       G,
       values: source,
       scale: makeSymmetricScale(source ?? [0]),
-      table: lut(colormap),
+      table: lut(colormap, this.theme.dark),
       colormap,
       grey: this.grey,
       opacity: Math.min(1, Math.max(0, Number(this.get("opacity") ?? 0.75))),

@@ -160,7 +160,7 @@ export function drawTokenMap(ctx: CanvasRenderingContext2D, d: AttributionData, 
   const pr = patchRect(G.image, p.hoverToken, d.rows, d.cols, d.nPrefix);
   if (pr) outlinePatch(ctx, pr, theme.accent);
   ctx.textAlign = "left";
-  drawColorbar(ctx, { x: 4, y: G.colorbarY, width: G.width - 8, height: 10, colormap: p.colormap, scale: p.scale, theme, label: p.caption });
+  drawColorbar(ctx, { x: 4, y: G.colorbarY, width: G.width - 8, height: 10, colormap: p.colormap, dark: theme.dark, scale: p.scale, theme, label: p.caption });
 }
 
 /** The token under (x, y) of a map: a patch, a prefix cell, or -1. */
