@@ -2,7 +2,8 @@
 
 - one page per widget in :data:`WIDGETS`, with the widget's live embed in an iframe: the entry's code runs
   on a bundled model and ``widget.save_html`` makes ``embeds/<name>.html`` in the site (self-contained,
-  so the site needs no kernel and no network);
+  so the site needs no kernel and no network); the saved page posts its content height and
+  ``docs/javascripts/pw_embeds.js`` sizes the frame to it (no clipped widget, no scrolling inside the frame);
 - the tutorials (``tutorials/*.ipynb``, rendered by mkdocs-jupyter; the test suite executes them);
 - the bundled models' cards (``prisma_widgets/zoo/cards/*.md``), one page each, never copied by hand;
 - the nav sections that list them (left empty in mkdocs.yml).
@@ -37,7 +38,7 @@ class Widget:
     name: str  # module in prisma_widgets/widgets/ and the embed's file name
     cls: str  # the class, exported as prisma_widgets.<cls>
     code: str | None  # builds `widget`; shown on the page and run at build time. None: not built yet
-    height: int = 640  # iframe height in px
+    height: int = 640  # the iframe's height before its page reports its own (docs/javascripts/pw_embeds.js)
 
     @property
     def path(self) -> str:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def readme_example() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    return re.findall(r"```python\n(.*?)```", readme, flags=re.S)[0]
+    return re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)[0]
 
 
 def test_readme_example_shows_every_widget_in_one_cell_at_800px(jupyter_server, lab, page, artifacts: Path):
