@@ -238,3 +238,14 @@ describe("heat target width", () => {
     expect(vitB.cellW).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe("effect words", () => {
+  it("say what 0 and 1 mean, and what values outside them mean", async () => {
+    const { effectWords } = await import("../src/patching_heatmap/panel");
+    expect(effectWords(0)).toContain("none");
+    expect(effectWords(1)).toContain("all");
+    expect(effectWords(0.63)).toBe("63% of the way from the corrupted run to the clean run");
+    expect(effectWords(1.69)).toContain("more than the clean run");
+    expect(effectWords(-0.4)).toContain("further from the clean run");
+  });
+});
