@@ -234,6 +234,6 @@ def test_a_slow_tab_shows_a_spinner_and_what_it_computes_first(app):
     finally:
         pn.state.execute = original
     shown = app.tab_view[index].objects[0]
-    assert isinstance(shown.objects[0], pn.indicators.LoadingSpinner) and shown.objects[0].value
-    assert "sparse autoencoder" in shown.objects[1].object and "half a minute" in shown.objects[1].object
+    assert isinstance(shown.objects[1], pn.indicators.Progress) and shown.objects[1].active
+    assert "sparse autoencoder" in shown.objects[0].object and "half a minute" in shown.objects[0].object
     assert len(scheduled) == 1 and app.widgets[index] is None

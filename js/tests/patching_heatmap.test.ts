@@ -244,7 +244,7 @@ describe("effect words", () => {
     const { effectWords } = await import("../src/patching_heatmap/panel");
     expect(effectWords(0)).toContain("none");
     expect(effectWords(1)).toContain("all");
-    expect(effectWords(0.63)).toBe("63% of the way from the corrupted run to the clean run");
+    expect(effectWords(0.63)).toBe("63% of the metric's way from the corrupted run to the clean run");
     expect(effectWords(1.69)).toContain("more than the clean run");
     expect(effectWords(-0.4)).toContain("further from the clean run");
   });

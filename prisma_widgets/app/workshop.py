@@ -129,7 +129,7 @@ class WorkshopApp:
     def show_tab(self) -> None:
         """Build the shown tab's widget if it is not built yet.
 
-        The tab first shows a spinner and what is being computed (the SAE tab trains for about half a
+        The tab first shows a moving progress bar and what is being computed (the SAE tab trains for about half a
         minute); the widget is built on the server's next tick, after the spinner has reached the page.
         Outside a served session (tests, a notebook) it is built at once.
         """
@@ -138,9 +138,9 @@ class WorkshopApp:
             return
         tab = self.tabs[index]
         self.widgets[index] = None  # being built: a second switch to this tab does not start another
-        self.tab_view[index][:] = [pn.Row(pn.indicators.LoadingSpinner(value=True, size=24),
-                                          pn.pane.Markdown(_as_text(tab.waiting)),
-                                          css_classes=["pw-app-building"])]
+        self.tab_view[index][:] = [pn.Column(pn.pane.Markdown(_as_text(tab.waiting)),
+                                             pn.indicators.Progress(active=True, width=320, margin=(0, 10)),
+                                             css_classes=["pw-app-building"])]
         model, image = self.model, self.image
         pn.state.execute(lambda: self._build_tab(index, model, image), schedule=True)
 

@@ -35,11 +35,11 @@ function fillTable(body: HTMLTableSectionElement, d: PatchData, top: Top[] | nul
 /** What an effect means in words, on the scale 0 = the corrupted run, 1 = the clean run (both can be passed). */
 export function effectWords(v: number): string {
   if (!Number.isFinite(v)) return "not a number";
-  if (v > 1.05) return `more than the clean run (${formatValue(v)}× the clean-minus-corrupted difference)`;
+  if (v > 1.05) return `more than the clean run (${formatValue(v)}× the metric's clean-minus-corrupted gap)`;
   if (v < -0.05) return "further from the clean run than the corrupted run";
   if (Math.abs(v) <= 0.05) return "about none of the clean answer back";
   if (v >= 0.95) return "about all of the clean answer back";
-  return `${Math.round(v * 100)}% of the way from the corrupted run to the clean run`;
+  return `${Math.round(v * 100)}% of the metric's way from the corrupted run to the clean run`;
 }
 
 export class CellPanel {
