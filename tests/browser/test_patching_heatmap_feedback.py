@@ -75,7 +75,8 @@ def test_a_refused_run_is_an_alert_over_the_heatmap_and_swap_runs(jupyter_server
     # the red border is the alert's, and the text is not grey
     colour = alert.evaluate("(el) => getComputedStyle(el).color")
     assert colour not in ("rgb(95, 99, 104)", "rgb(154, 160, 166)"), colour
-    root.screenshot(path=str(OUT / "patching_refused_lab.png"))
+    root.locator(".pw-ph-left > .pw-ph-label").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "patching_refused_lab.png"))
     # the fix it names: swap the shape's patches in, Run: a new result, no alert, nothing dimmed
     root.get_by_role("button", name="clear").click()
     ed.scroll_into_view_if_needed()
@@ -92,7 +93,8 @@ def test_a_refused_run_is_an_alert_over_the_heatmap_and_swap_runs(jupyter_server
     assert not alert.is_visible()
     assert float(heat.evaluate("(el) => getComputedStyle(el).opacity")) == 1
     assert lab.evaluate(kc, "w.corruption_mode") == "'swap'"
-    root.screenshot(path=str(OUT / "patching_swapped_lab.png"))
+    root.locator(".pw-ph-left > .pw-ph-label").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "patching_swapped_lab.png"))
     assert page.pw_log.page_errors == [], page.pw_log.page_errors
 
 
