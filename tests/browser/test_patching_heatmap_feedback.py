@@ -93,6 +93,12 @@ def test_a_refused_run_is_an_alert_over_the_heatmap_and_swap_runs(jupyter_server
     assert not alert.is_visible()
     assert float(heat.evaluate("(el) => getComputedStyle(el).opacity")) == 1
     assert lab.evaluate(kc, "w.corruption_mode") == "'swap'"
+    # a passing note (not a failure, no sweep running) shows, then fades instead of staying for minutes
+    lab.execute(kc, "w.status = 'by=head does not apply here: showing by=position'")
+    note = root.locator(".pw-ph-status")
+    note.wait_for(state="visible", timeout=10_000)
+    assert "showing by=position" in note.text_content()
+    note.wait_for(state="hidden", timeout=15_000)  # NOTE_MS = 8 s
     root.locator(".pw-ph-left > .pw-ph-label").first.scroll_into_view_if_needed()
     page.screenshot(path=str(OUT / "patching_swapped_lab.png"))
     assert page.pw_log.page_errors == [], page.pw_log.page_errors
