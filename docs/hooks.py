@@ -2,7 +2,8 @@
 
 - one page per widget in :data:`WIDGETS`, with the widget's live embed in an iframe: the entry's code runs
   on a bundled model and ``widget.save_html`` makes ``embeds/<name>.html`` in the site (self-contained,
-  so the site needs no kernel and no network);
+  so the site needs no kernel and no network); the saved page posts its content height and
+  ``docs/javascripts/pw_embeds.js`` sizes the frame to it (no clipped widget, no scrolling inside the frame);
 - the tutorials (``tutorials/*.ipynb``, rendered by mkdocs-jupyter; the test suite executes them);
 - the bundled models' cards (``prisma_widgets/zoo/cards/*.md``), one page each, never copied by hand;
 - the nav sections that list them (left empty in mkdocs.yml).
@@ -37,7 +38,9 @@ class Widget:
     name: str  # module in prisma_widgets/widgets/ and the embed's file name
     cls: str  # the class, exported as prisma_widgets.<cls>
     code: str | None  # builds `widget`; shown on the page and run at build time. None: not built yet
-    height: int = 640  # iframe height in px
+    # the iframe's height before its page reports its own (docs/javascripts/pw_embeds.js): what the embed measured
+    # at the docs' content width (tests/browser/test_docs_embeds.py), so the page does not jump
+    height: int = 640
 
     @property
     def path(self) -> str:
@@ -54,7 +57,7 @@ WIDGETS: list[Widget] = [
         + 'model = pw.load("mouse-vit")          # bundled: no download\n'
         + "scenes = zoo.scenes(3, seed=1)        # synthetic shapes with per-patch ground truth\n"
         + "widget = pw.AttentionGrid(model, list(scenes.images), image_labels=scenes.captions)\n",
-        height=900,
+        height=910,
     ),
     Widget(
         "logit_lens",
@@ -64,7 +67,7 @@ WIDGETS: list[Widget] = [
         + "scene = zoo.scenes(1, seed=2).images[0]\n"
         + "prompts = [zoo.PROMPT.format(shape) for shape in zoo.SHAPE_CLASSES]\n"
         + "widget = pw.LogitLens(model, scene, prompts=prompts)\n",
-        height=700,
+        height=890,
     ),
     Widget(
         "patching_heatmap",
@@ -78,7 +81,7 @@ WIDGETS: list[Widget] = [
         + "object_patches = [tuple(p) for p in np.argwhere(patches[i] > 0)]\n"
         + 'corrupted = pw.corrupt(images[i], object_patches, mode="mask", model=model)\n'
         + "widget = pw.PatchingHeatmap(model, images[i], corrupted)\n",
-        height=860,
+        height=1320,
     ),
     Widget(
         "feature_gallery",
@@ -91,7 +94,7 @@ WIDGETS: list[Widget] = [
         + "store = pw.cache_activations(model, images, hook, tempfile.mkdtemp(), progress=False)\n"
         + "sae = pw.train_sae(store, expansion=4, k=16, batch_size=1024, steps=300, progress=False)\n"
         + "widget = pw.FeatureGallery(model, sae, images[:120])\n",
-        height=900,
+        height=1920,
     ),
     Widget(
         "logit_attribution",
@@ -100,7 +103,7 @@ WIDGETS: list[Widget] = [
         + 'model = pw.load("mouse-vit")\n'
         + "scene = zoo.scenes(1, seed=2).images[0]\n"
         + "widget = pw.LogitAttribution(model, scene)   # the predicted class; pick another, or a pair\n",
-        height=560,
+        height=570,
     ),
 ]
 

@@ -181,3 +181,59 @@ def test_user_text_is_shown_as_text_not_html():
     app.say("cannot read <img src=x onerror=alert(1)>.png")
     assert "<img" not in app.message.object and "&lt;img src=x" in app.message.object
     assert app.problem.startswith("cannot read <img")
+
+
+def test_patching_demo_is_a_minimal_pair_and_what_it_shows_is_true(app):
+    """The default patching tab patches zoo.shape_pair (not background): the pair's classes are the clean and
+    corrupted top classes, the painted patches are the changed shape's, and at layer 0 every token outside
+    them has effect 0 (its embedding is the same in both runs; up to float noise of batched runs, ~4e-7)."""
+    import numpy as np
+
+    from prisma_widgets import zoo
+    from prisma_widgets.app.tabs import TABS
+
+    index = next(i for i, t in enumerate(TABS) if t.title == "Activation patching")
+    app.tab_view.active = index
+    w = app.widgets[index]
+    clean, corrupted, (a, b), changed = zoo.shape_pair(seed=0)
+    assert "zoo.shape_pair" in w.title and zoo.SHAPE_CLASSES[a] in w.title
+    assert w.clean_top["indices"][0] == a and w.corrupted_top["indices"][0] == b
+    assert w.corruption_patches == changed
+    layer0 = w.values_array()[0]
+    outside = [t for t in range(1, 65) if (t - 1) not in changed]
+    assert np.abs(layer0[outside]).max() < 1e-5 and np.abs(layer0[[1 + p for p in changed]]).max() > 0.01
+    assert "1 = all of it" in TABS[index].about
+
+
+def test_an_uploaded_image_patches_its_salient_patches(app):
+    from prisma_widgets.app.tabs import TABS, salient_patches
+
+    clean, corrupted, _, changed = __import__("prisma_widgets").zoo.shape_pair(seed=3)
+    _upload(app, _png_bytes(clean), "shape.png")
+    index = next(i for i, t in enumerate(TABS) if t.title == "Activation patching")
+    app.tab_view.active = index
+    w = app.widgets[index]
+    assert w is not None, app.tab_view[index].objects
+    assert "your image" in w.title and w.corruption_patches == salient_patches(clean, (8, 8))
+    # the salient patches are the shape's: most of them are where the shape pair differs
+    assert len(set(w.corruption_patches) & set(changed)) >= len(w.corruption_patches) // 2
+
+
+def test_a_slow_tab_shows_a_spinner_and_what_it_computes_first(app):
+    """Served, a tab shows a spinner and what it is computing until the widget is built (on the next tick)."""
+    import panel as pn
+
+    from prisma_widgets.app.tabs import TABS
+
+    index = next(i for i, t in enumerate(TABS) if t.title == "SAE features")
+    scheduled = []
+    original = pn.state.execute
+    pn.state.execute = lambda cb, schedule="auto": scheduled.append(cb)  # a served session: later
+    try:
+        app.tab_view.active = index
+    finally:
+        pn.state.execute = original
+    shown = app.tab_view[index].objects[0]
+    assert isinstance(shown.objects[1], pn.indicators.Progress) and shown.objects[1].active
+    assert "sparse autoencoder" in shown.objects[0].object and "half a minute" in shown.objects[0].object
+    assert len(scheduled) == 1 and app.widgets[index] is None

@@ -116,7 +116,7 @@ def test_selected_round_trip_and_validation(widget):
             widget.selected = bad
     assert widget.selected == {"layer": 1, "position": 64}
     for name, bad in [("site", "resid"), ("by", "token"), ("method", "fast"), ("normalization", "x"),
-                      ("corruption_mode", "swap")]:
+                      ("corruption_mode", "shuffle")]:
         with pytest.raises(traitlets.TraitError):
             setattr(widget, name, bad)
 
@@ -233,3 +233,26 @@ def test_clip_with_prompts_reads_out_classes():
 def test_docstring_example_runs():
     result = doctest.testmod(patching_heatmap, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_failed_run_says_why_and_what_to_do_and_swap_runs(mouse, tmp_path):
+    """A corruption that leaves the top class is refused with the view's fix ('swap' or more patches) in
+    ``error``; the old result stays; ``swap`` takes the painted patches from the corrupted image given."""
+    clean, corrupted, (a, b), changed = zoo.shape_pair(seed=0)
+    w = PatchingHeatmap(mouse, clean, corrupted, layers=[0, 3])
+    first = w.values_array().copy()
+    assert w.error == "" and w.corruption_patches == changed  # the pair differs only at the shape
+    background = [i for i in range(64) if i not in changed][:4]
+    assert not w.run_corruption(background, mode="mask")
+    assert "Not run" in w.error and zoo.SHAPE_CLASSES[a] in w.error and "'swap'" in w.error
+    assert w.status == w.error and w.progress == 0.0
+    np.testing.assert_array_equal(w.values_array(), first)
+    assert w.run_corruption(changed, mode="swap") and w.error == ""
+    swapped = corrupt(clean, [divmod(k, 8) for k in changed], mode="swap", other=corrupted, grid=(8, 8))
+    np.testing.assert_array_equal(decode_array(w.corrupted_pixels), swapped)
+    ref = pw.analysis.patch(mouse, clean, swapped, layers=[0, 3], progress=False)
+    np.testing.assert_array_equal(w.values_array(), ref.values.numpy())
+    assert w.corruption_mode == "swap" and w.corrupted_top["indices"][0] == b
+    # nothing painted: an error too, and a saved page never carries one
+    assert not w.run_corruption([]) and "paint" in w.error
+    assert '"error":""' in w.save_html(tmp_path / "p.html").read_text()

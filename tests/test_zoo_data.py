@@ -123,3 +123,30 @@ def test_scene_any_pixel_labelling():
     s = zoo.scenes(50, seed=2, min_pixels=1)
     px = s.pixel_labels.reshape(50, 8, 8, 8, 8).transpose(0, 1, 3, 2, 4).reshape(50, 8, 8, 64)
     np.testing.assert_array_equal(s.patch_labels > 0, (px > 0).any(-1))
+
+
+def test_shape_pair_is_a_minimal_pair_the_mouse_tells_apart():
+    """The README's patching pair: the same pixels outside the changed shape's patches, two different classes
+    (both the ones the pair says), and mouse-vit reads each image as its own class."""
+    import torch
+
+    import prisma_widgets as pw
+
+    model = pw.load("mouse-vit")
+    for seed in range(4):
+        clean, corrupted, (a, b), patches = zoo.shape_pair(seed=seed)
+        again = zoo.shape_pair(seed=seed)
+        np.testing.assert_array_equal(clean, again.clean)
+        assert clean.shape == corrupted.shape == (64, 64, 3) and a != b
+        outside = np.ones((8, 8), bool)
+        outside.flat[patches] = False
+        pixels_outside = np.kron(outside, np.ones((8, 8), bool))
+        np.testing.assert_array_equal(clean[pixels_outside], corrupted[pixels_outside])
+        assert 0 < len(patches) <= 32 and all(
+            (clean[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8] != corrupted[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8]).any()
+            for r, c in (divmod(p, 8) for p in patches))
+        with torch.no_grad():
+            top = model(model.to_pixels([clean, corrupted])).argmax(-1).tolist()
+        assert top == [a, b], (seed, top, (a, b))
+    with pytest.raises(ValueError):
+        zoo.shape_pair(seed=-1)

@@ -22,9 +22,12 @@ import {
   paintPatch,
   readPatching,
   selectionOf,
+  tokenLabel,
+  valueAt,
 } from "./patching_heatmap/data";
 import { type Colouring, type LayerMap, drawEditor, drawEffectColorbar, drawHeat, drawLayerMap } from "./patching_heatmap/draw";
-import { type HeatLayout, cellAtPoint, heatLayout, mapLayout, prefixAt } from "./patching_heatmap/layout";
+import { KernelFeedback } from "./patching_heatmap/feedback";
+import { type HeatLayout, cellAtPoint, heatLayout, heatTarget, mapLayout, prefixAt } from "./patching_heatmap/layout";
 import { CellPanel } from "./patching_heatmap/panel";
 import { BY_LABELS, KERNEL_ONLY, type Toolbar, buildToolbar, syncToolbar } from "./patching_heatmap/toolbar";
 import type { CorruptionMode, PatchingHeatmapTraits } from "./patching_heatmap/traits";
@@ -33,7 +36,7 @@ import { lut } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
 import { type Rect, arrowCell, mapSize, patchTokenAt } from "./shared/patches";
 import { localPoint } from "./shared/pointer";
-import type { ColorScale } from "./shared/scale";
+import { type ColorScale, formatValue } from "./shared/scale";
 import type { TraitKey } from "./shared/traits";
 import { type Model, WidgetView, renderWith } from "./shared/view";
 
@@ -59,7 +62,13 @@ const DATA_KEYS: Key[] = [
 ];
 const LOOK_KEYS: Key[] = ["theme", "title", "size", "map_size"];
 const DRAW_KEYS: Key[] = ["selected", "normalization", "colormap", "selected_top", "predictions_note", "site", "method", "direction", "clean_metric", "corrupted_metric"];
-const KERNEL_KEYS: Key[] = ["interactive", "note", "status", "progress", "corruption_patches", "corruption_mode"];
+const KERNEL_KEYS: Key[] = ["interactive", "note", "status", "error", "progress", "corruption_patches", "corruption_mode"];
+const MODES: { value: CorruptionMode; label: string }[] = [
+  { value: "mask", label: "mask (mean colour)" },
+  { value: "blur", label: "blur" },
+  { value: "noise", label: "noise" },
+  { value: "swap", label: "swap (from corrupted)" },
+];
 
 export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
 
@@ -74,9 +83,8 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   private readonly corruptedCanvas: HTMLCanvasElement;
   private readonly runButton: HTMLButtonElement;
   private readonly clearButton: HTMLButtonElement;
-  private readonly progressFill: HTMLDivElement;
-  private readonly progressBar: HTMLDivElement;
-  private readonly statusEl: HTMLDivElement;
+  private readonly feedback: KernelFeedback;
+  private readonly tip = el("div", { cls: "pw-ph-tip", attrs: { role: "status" } });
   private readonly controls: Toolbar;
   private readonly modeSelect: ReturnType<typeof select>;
 
@@ -91,7 +99,7 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   private paintShown = "";
   private modeShown = "";
   private stroke: boolean | null = null;
-  private localStatus = "";
+  private laidOutWidth = 0;
   private scale: ColorScale | null = null;
   private paints = 0;
 
@@ -114,20 +122,8 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     this.corruptedCanvas = el("canvas", { cls: "pw-ph-corrupted", attrs: { role: "img", "aria-label": "the corrupted image" } });
     this.runButton = button("▶ Run", "corrupt the painted patches and run a new sweep in the kernel", () => this.run(), "pw-ph-run");
     this.clearButton = button("clear", "unpaint every patch", () => this.setPainted([]), "pw-ph-clear");
-    this.progressFill = el("div", { cls: "pw-ph-progress-fill" });
-    this.progressBar = el("div", { cls: "pw-ph-progress", attrs: { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" } }, [this.progressFill]);
-    this.statusEl = el("div", { cls: "pw-status pw-ph-status" });
-
-    const modeSelect = select(
-      "corrupt by",
-      [
-        { value: "mask", label: "mask (mean colour)" },
-        { value: "blur", label: "blur" },
-        { value: "noise", label: "noise" },
-      ],
-      "mask",
-      () => undefined, // sent with Run
-    );
+    this.feedback = new KernelFeedback(this.root);
+    const modeSelect = select("corrupt by", MODES, "mask", () => undefined); // sent with Run
     const editor = el("div", { cls: "pw-ph-editor-box" }, [
       el("div", { cls: "pw-ph-section-title", text: "patch editor" }),
       el("div", { cls: "pw-ph-images" }, [
@@ -135,11 +131,10 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
         el("div", {}, [el("div", { cls: "pw-ph-caption", text: "corrupted" }), this.corruptedCanvas]),
       ]),
       el("div", { cls: "pw-ph-editor-row" }, [modeSelect.root, this.clearButton, this.runButton]),
-      this.progressBar,
-      this.statusEl,
     ]);
 
-    const left = el("div", { cls: "pw-ph-left" }, [this.heatLabel, this.heatCanvas, this.colorbarCanvas, this.mapsTitle, this.mapsEl]);
+    const heatBox = el("div", { cls: "pw-ph-heat-box" }, [this.heatCanvas, this.tip]);
+    const left = el("div", { cls: "pw-ph-left" }, [this.heatLabel, ...this.feedback.parts, heatBox, this.colorbarCanvas, this.mapsTitle, this.mapsEl]);
     const panel = el("div", { cls: "pw-ph-panel" }, [...this.cellPanel.parts, editor]);
     this.root.append(this.titleEl, this.toolbar, this.noteEl, this.errorEl, el("div", { cls: "pw-ph-body" }, [left, panel]));
 
@@ -148,10 +143,18 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     this.bindPointer();
     this.bindTraits({ data: DATA_KEYS, look: LOOK_KEYS, draw: DRAW_KEYS });
     this.onChange(KERNEL_KEYS, () => {
-      if (this.get("status")) this.localStatus = "";
       this.syncKernel();
       this.drawEditor();
     });
+    this.disposers.push(() => this.feedback.destroy());
+    if (typeof ResizeObserver === "function") {
+      // the heatmap is laid out for the widget's width: follow a notebook resized or a panel opened
+      const ro = new ResizeObserver(() => {
+        if (Math.abs(this.root.clientWidth - this.laidOutWidth) > 24) this.requestRebuild();
+      });
+      ro.observe(this.root);
+      this.disposers.push(() => ro.disconnect());
+    }
     this.rebuild();
   }
 
@@ -174,12 +177,6 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     const note = this.get("note") ?? "";
     setText(this.noteEl, note);
     this.noteEl.style.display = note ? "" : "none";
-    const status = this.localStatus || (this.get("status") ?? "");
-    setText(this.statusEl, status);
-    const p = Math.max(0, Math.min(1, Number(this.get("progress") ?? 0)));
-    this.progressFill.style.width = `${(p * 100).toFixed(1)}%`;
-    this.progressBar.setAttribute("aria-valuenow", String(Math.round(p * 100)));
-    this.root.dataset.progress = p.toFixed(3);
     this.runButton.disabled = !live;
     this.clearButton.disabled = !live;
     this.modeSelect.input.disabled = !live;
@@ -196,7 +193,18 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
       this.paintShown = key;
       this.painted = fromPython;
     }
+    this.showFeedback();
     this.syncControls();
+  }
+
+  private showFeedback(): void {
+    const key = (a: number[]) => JSON.stringify([...a].sort((x, y) => x - y));
+    this.feedback.show({
+      progress: Number(this.get("progress") ?? 0),
+      status: this.get("status") ?? "",
+      error: this.get("error") ?? "",
+      pending: this.interactive() && key(this.painted) !== key(((this.get("corruption_patches") ?? []) as number[]).map(Number)),
+    });
   }
 
   // ------------------------------------------------------------------ selection
@@ -226,7 +234,8 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
       setText(this.titleEl, title);
       this.titleEl.style.display = title ? "" : "none";
       const { nCols, nPrefixCols } = gridColumns(d);
-      this.heat = heatLayout(d.L, nCols, nPrefixCols, Number(this.get("size") ?? 560));
+      this.laidOutWidth = this.root.clientWidth;
+      this.heat = heatLayout(d.L, nCols, nPrefixCols, heatTarget(nCols, Number(this.get("size") ?? 560), this.laidOutWidth));
       sizeCanvas(this.heatCanvas, this.heat.width, this.heat.height);
       const g = this.heat;
       this.heatCanvas.dataset.layout = JSON.stringify([g.x0, g.y0, g.cellW, g.cellH, g.gap, g.nPrefixCols, g.nRows, g.nCols]);
@@ -336,18 +345,17 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     if (!this.interactive()) return;
     this.painted = list;
     this.drawEditor();
+    this.showFeedback();
   }
 
   private run(): void {
     if (!this.interactive()) return;
     if (!this.painted.length) {
-      this.localStatus = "paint at least one patch on the clean image first";
-      this.syncKernel();
+      this.feedback.local("paint at least one patch on the clean image first");
       return;
     }
     const mode = this.modeSelect.input.value as CorruptionMode;
-    this.localStatus = "sent to the kernel…";
-    this.syncKernel();
+    this.feedback.local("sent to the kernel…");
     this.setTraits({
       corruption_patches: this.painted.slice(),
       corruption_mode: mode,
@@ -377,6 +385,8 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
       const sel = this.selection();
       this.select(selectionOf(d, hit.row, columnCell(d, hit.col, sel ? columnOf(d, sel).head : 0)));
     });
+    listen(this.heatCanvas, "pointermove", (ev) => this.hover(ev));
+    listen(this.heatCanvas, "pointerleave", () => this.hover(null));
     listen(this.heatCanvas, "keydown", (ev) => {
       const d = this.data;
       const sel = this.selection();
@@ -413,6 +423,30 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     };
     listen(this.editorCanvas, "pointerup", end);
     listen(this.editorCanvas, "pointerleave", end);
+  }
+
+  /** The value under the pointer, in a tip beside it (and `data-hover` for tests); null hides it. */
+  private hover(ev: PointerEvent | null): void {
+    const d = this.data;
+    const p = ev && d ? localPoint(this.heatCanvas, ev) : null;
+    const hit = p ? cellAtPoint(this.heat, p.x, p.y) : null;
+    if (!d || !p || !hit) {
+      this.tip.style.display = "none";
+      this.root.dataset.hover = "";
+      return;
+    }
+    const sel = this.selection();
+    const head = sel ? columnOf(d, sel).head : 0;
+    const cell = columnCell(d, hit.col, head);
+    const col = d.by === "head" ? headLabel(d, hit.col) : d.by === "layer" ? "whole layer" : tokenLabel(d, hit.col);
+    const what = d.by === "head_position" ? ` · ${headLabel(d, head)}` : "";
+    const text = `L${d.layers[hit.row]} · ${col}${what} · effect ${formatValue(valueAt(d, hit.row, cell))}`;
+    setText(this.tip, text);
+    this.root.dataset.hover = text;
+    this.tip.style.display = "block";
+    const left = Math.min(p.x + 12, Math.max(0, this.heat.width - this.tip.offsetWidth));
+    this.tip.style.left = `${left}px`;
+    this.tip.style.top = `${Math.max(0, p.y - 28)}px`;
   }
 
   // ------------------------------------------------------------------ export

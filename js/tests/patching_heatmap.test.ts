@@ -210,3 +210,42 @@ describe("painting", () => {
     expect(SITE_BYS.z).toContain("head_position");
   });
 });
+
+describe("method help", () => {
+  it("never calls attribution fast where it measured no faster (few cells)", async () => {
+    const { methodHelp } = await import("../src/patching_heatmap/toolbar");
+    expect(methodHelp("attribution", 4)).toContain("no faster than exact");
+    expect(methodHelp("attribution", 16)).toContain("no faster than exact");
+    expect(methodHelp("attribution", 260)).toContain("faster than exact");
+    expect(methodHelp("attribution", 260)).not.toContain("no faster");
+    for (const n of [0, 4, 260]) expect(methodHelp("attribution", n)).not.toContain("preview");
+    expect(methodHelp("exact", 260)).toContain("260 cells");
+  });
+});
+
+describe("heat target width", () => {
+  it("grows with the token count, fits the room, and keeps the panel beside it when there is room", async () => {
+    const { heatTarget, heatLayout, COMFORTABLE_CELL, PANEL_ROOM } = await import("../src/patching_heatmap/layout");
+    expect(heatTarget(65, 560, 0)).toBeGreaterThan(560); // 65 tokens want comfortable cells
+    const wide = heatLayout(4, 65, 1, heatTarget(65, 560, 1376));
+    expect(wide.cellW).toBeGreaterThanOrEqual(COMFORTABLE_CELL);
+    expect(wide.width + PANEL_ROOM).toBeLessThanOrEqual(1376);
+    expect(wide.cellH).toBeGreaterThanOrEqual(24); // four layers get tall rows
+    const narrow = heatLayout(4, 65, 1, heatTarget(65, 560, 700));
+    expect(narrow.width).toBeLessThanOrEqual(700);
+    const vitB = heatLayout(12, 197, 1, heatTarget(197, 560, 760));
+    expect(vitB.width).toBeLessThanOrEqual(760);
+    expect(vitB.cellW).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("effect words", () => {
+  it("say what 0 and 1 mean, and what values outside them mean", async () => {
+    const { effectWords } = await import("../src/patching_heatmap/panel");
+    expect(effectWords(0)).toContain("none");
+    expect(effectWords(1)).toContain("all");
+    expect(effectWords(0.63)).toBe("63% of the metric's way from the corrupted run to the clean run");
+    expect(effectWords(1.69)).toContain("more than the clean run");
+    expect(effectWords(-0.4)).toContain("further from the clean run");
+  });
+});

@@ -150,6 +150,21 @@ class PatchingSession:
         idx, p = top_k_rows(self.probabilities(out), self.top_k)
         return idx[0].tolist(), p[0].tolist()
 
+    def explain_failure(self, err: Exception) -> str:
+        """What a view says when a sweep on this pair fails: what happened and what to do, in the view's terms.
+
+        The engine's advice names ``pw.corrupt(...)``; in a view the fix is a mode or more painted patches.
+        """
+        if isinstance(err, ValueError) and "same top class" in str(err):
+            clean_top, _ = self.run_predictions()
+            label = ""
+            if clean_top.get("indices"):
+                label = f" ({self.names[clean_top['indices'][0]]!r})"
+            return (f"Not run: the corrupted image gets the clean image's top class{label}, so there is no effect to "
+                    "patch back. Paint all of the object's patches, or corrupt by 'swap' (the painted patches of the "
+                    "corrupted image). The result shown is the previous one.")
+        return f"Could not run the sweep: {err}. The result shown is the previous one."
+
     # ----- sweeps -----
     def n_cells(self, by: str) -> int:
         cfg = self.model.cfg

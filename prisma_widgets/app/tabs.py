@@ -10,7 +10,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,8 @@ class Tab:
     title: str
     make: Callable[[Any, np.ndarray], Any]
     about: str = ""
+    #: shown with a spinner while the tab's widget is built the first time (say what takes how long)
+    waiting: str = "computing…"
 
 
 def clip_prompts(model: HookedViT) -> list[str] | None:
@@ -51,29 +53,71 @@ def logit_lens(model: HookedViT, image: np.ndarray) -> Any:
     return LogitLens(model, image, prompts=clip_prompts(model))
 
 
-def central_patches(grid: tuple[int, int]) -> list[int]:
-    """Flat indices of the middle half of the patch grid (rows and columns), at least one patch.
+def salient_patches(image: np.ndarray, grid: tuple[int, int], fraction: float = 0.25) -> list[int]:
+    """Flat indices of the patches least like the image's border (its likely background): the object to corrupt.
+
+    Each patch's mean colour is compared with the median colour of the image's outer rows and columns; the
+    ``fraction`` farthest patches are returned (at least one). On the mice's scenes (bright shapes on dark
+    backgrounds) these are the shapes' patches; on a photo, the parts least like its edges.
 
     Example:
-        >>> central_patches((4, 4))
-        [5, 6, 9, 10]
+        >>> import numpy as np
+        >>> image = np.zeros((64, 64, 3), np.uint8); image[16:32, 16:32] = 255
+        >>> salient_patches(image, (8, 8), fraction=4 / 64)
+        [18, 19, 26, 27]
     """
     rows, cols = grid
-    r0, r1 = rows // 4, max(rows // 4 + 1, rows - rows // 4)
-    c0, c1 = cols // 4, max(cols // 4 + 1, cols - cols // 4)
-    return [r * cols + c for r in range(r0, r1) for c in range(c0, c1)]
+    h, w = image.shape[0] // rows * rows, image.shape[1] // cols * cols
+    pixels = image[:h, :w].astype(np.float64)
+    border = np.concatenate([pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3),
+                             pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)])
+    means = pixels.reshape(rows, h // rows, cols, w // cols, 3).mean((1, 3)).reshape(-1, 3)
+    distance = np.linalg.norm(means - np.median(border, 0), axis=1)
+    k = max(1, round(fraction * rows * cols))
+    return sorted(int(i) for i in np.argsort(-distance, kind="stable")[:k])
+
+
+def _is_default(image: np.ndarray) -> bool:
+    from .inputs import default_image
+
+    return image.shape == (64, 64, 3) and np.array_equal(image, default_image())
 
 
 def patching_heatmap(model: HookedViT, image: np.ndarray) -> Any:
+    """The patching demo: a real minimal pair, so the effects mean something.
+
+    For the app's own scene (a classifier's single-shape training makes a scene's top class arbitrary) the
+    demo is ``zoo.shape_pair``: a shape, then the same image with another shape in its place. For an
+    uploaded image, its most salient patches (:func:`salient_patches`) are masked; if that leaves the top
+    class, they are swapped for noise. The widget's title says which pair it shows.
+    """
+    from prisma_widgets import zoo
     from prisma_widgets.analysis.corrupt import corrupt
     from prisma_widgets.widgets.patching_heatmap import PatchingHeatmap
 
     cfg = model.cfg
-    clean = model.display_images(image)[0]
-    corrupted = corrupt(clean, central_patches(tuple(cfg.grid)), mode="mask", grid=tuple(cfg.grid))
     runs = cfg.n_layers * cfg.n_tokens
     method = "exact" if runs <= MAX_EXACT_PATCHING_RUNS else "attribution"
-    return PatchingHeatmap(model, clean, corrupted, method=method, prompts=clip_prompts(model))
+    options = {"method": method, "prompts": clip_prompts(model)}
+    if _is_default(image):
+        clean, corrupted, (a, b), _ = zoo.shape_pair(seed=0)
+        title = (f"demo pair: a {zoo.SHAPE_CLASSES[a]}, then the same image with a {zoo.SHAPE_CLASSES[b]} in its "
+                 "place (zoo.shape_pair); upload an image to patch its own")
+        return PatchingHeatmap(model, model.display_images(clean)[0], model.display_images(corrupted)[0],
+                               title=title, **options)
+    clean = model.display_images(image)[0]
+    grid = tuple(cfg.grid)
+    patches = salient_patches(clean, grid)
+    problem: Exception | None = None
+    for mode in ("mask", "noise"):
+        corrupted = corrupt(clean, patches, mode=mode, grid=grid)
+        title = f"your image, its {len(patches)} most salient patches corrupted by {mode}"
+        try:
+            return PatchingHeatmap(model, clean, corrupted, title=title, **options)
+        except ValueError as err:  # the top class did not change: try a stronger corruption
+            problem = err
+    raise ValueError(f"corrupting the {len(patches)} most salient patches leaves the top class: paint other patches "
+                     f"in the Activation patching tab's editor ({problem})")
 
 
 #: the workshop SAE: scenes it is trained on, training steps, batch rows, width (x d_model), active latents
@@ -126,7 +170,10 @@ TABS: list[Tab] = [
 ]
 if _available("prisma_widgets.widgets.patching_heatmap"):
     TABS.append(Tab("Activation patching", patching_heatmap,
-                    "the middle patches are masked; which layer and token carry the clean answer back"))
+                    "a clean image and a corrupted one (the title says which): which layer and token carry "
+                    "the clean answer back (effect 1 = all of it, 0 = none)"))
 if _available("prisma_widgets.widgets.feature_gallery"):
     TABS.append(Tab("SAE features", feature_gallery,
-                    "a small sparse autoencoder trained here on synthetic scenes; your image comes first"))
+                    "a small sparse autoencoder trained here on synthetic scenes; your image comes first",
+                    waiting=f"training a small sparse autoencoder on {SAE_SCENES} synthetic scenes, once per "
+                            "model: about half a minute for a mouse on a laptop CPU (longer for a hub ViT)…"))

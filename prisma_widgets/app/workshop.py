@@ -127,14 +127,30 @@ class WorkshopApp:
         self.show_tab()
 
     def show_tab(self) -> None:
-        """Build the shown tab's widget if it is not built yet."""
+        """Build the shown tab's widget if it is not built yet.
+
+        The tab first shows a moving progress bar and what is being computed (the SAE tab trains for about half a
+        minute); the widget is built on the server's next tick, after the spinner has reached the page.
+        Outside a served session (tests, a notebook) it is built at once.
+        """
         index = self.tab_view.active
         if index in self.widgets or self.model is None:
             return
         tab = self.tabs[index]
+        self.widgets[index] = None  # being built: a second switch to this tab does not start another
+        self.tab_view[index][:] = [pn.Column(pn.pane.Markdown(_as_text(tab.waiting)),
+                                             pn.indicators.Progress(active=True, width=320, margin=(0, 10)),
+                                             css_classes=["pw-app-building"])]
+        model, image = self.model, self.image
+        pn.state.execute(lambda: self._build_tab(index, model, image), schedule=True)
+
+    def _build_tab(self, index: int, model: Any, image: np.ndarray) -> None:
+        if model is not self.model or image is not self.image:
+            return  # the model or the image changed meanwhile: refresh() builds the tab again
+        tab = self.tabs[index]
         pane = self.tab_view[index]
         try:
-            widget = tab.make(self.model, self.image)
+            widget = tab.make(model, image)
         except Exception as err:  # noqa: BLE001  (shown to the user; the other tabs keep working)
             self.widgets[index] = None
             pane[:] = [pn.pane.Alert(_as_text(f"{tab.title} could not be computed for {self.model_name}: "

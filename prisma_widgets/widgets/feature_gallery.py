@@ -446,14 +446,16 @@ class FeatureGallery(PrismaWidget):
         path: str | pathlib.Path,
         title: str | None = None,
         *,
-        features: Sequence[int] | None = None,
+        features: Sequence[int] | str | None = None,
         compress: bool = True,
     ) -> pathlib.Path:
-        """Write the chosen ``features`` (default: the cards on screen and the selected feature) to one
-        self-contained HTML file: their index entries, cards and details, the images they show, and the
-        active features of every patch of those images (when the gallery holds the model and SAE)."""
-        chosen = list(self.card_features) + ([self.feature] if self.feature >= 0 else []) if features is None else features
-        ids = sorted({int(f) for f in chosen})
+        """Write the chosen ``features`` (default: the cards on screen and the selected feature; ``"all"``: every
+        feature that fires) to one self-contained HTML file: their index entries, cards and details, the images
+        they show, and the active features of every patch of those images (when the gallery holds the model
+        and SAE). The page says how many of the features it holds."""
+        from .gallery_saved import saved_features  # a leaf module
+
+        ids, note = saved_features(self._stats.frequency, self.card_features, self.feature, features)
         bad = [f for f in ids if not 0 <= f < self._stats.d_sae]
         if bad or not ids:
             raise ValueError(f"features to save must be in [0, {self._stats.d_sae}); got {bad or 'none'}")
@@ -468,6 +470,7 @@ class FeatureGallery(PrismaWidget):
         state.update(feature=self.feature if self.feature in ids else ids[0], page=0, visible=ids[: self.page_size],
                      live=False, can_steer=False, steer_result={}, status="")
         page = FeatureGallery._from_state(state)  # complete state, no statistics: nothing recomputes
+        page.status = note
         try:
             return write_standalone_html(page, self._widget_name, path, title=title, compress=compress)
         finally:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._base import PrismaWidget, json_for_script, script_safe_js
 from .link import ACTIVE, Link, head_link
-from .standalone import STATIC_DIR, csp_hash, first_non_finite, read_static, standalone_state
+from .standalone import FRAME_HEIGHT_JS, STATIC_DIR, csp_hash, first_non_finite, read_static, standalone_state
 
 # Renders every widget of the page and applies the links. Plain ES2017, no globals beyond the widget
 # registry, no DOM ids. The models are anywidget's interface over plain state (as in a one-widget page).
@@ -245,7 +245,7 @@ def save_html(
     css = "\n".join(read_static(f"{n}.css") for n in names if (STATIC_DIR / f"{n}.css").exists())
     if "</style" in css.lower():
         raise ValueError("stylesheet cannot be inlined safely")
-    bootstrap = _PAGE_JS.strip()
+    bootstrap = _PAGE_JS.strip() + "\n" + FRAME_HEIGHT_JS.strip()
     csp = "; ".join([
         "default-src 'none'",
         "script-src " + " ".join(csp_hash(code) for code in [*bundles, bootstrap]),

@@ -77,8 +77,10 @@ class PatchingHeatmap(PrismaWidget):
         ``{"layer", "position", "head"}`` or ``{"layer"}``; ``layer`` is the model's layer index.
         ``site``, ``by``, ``method``, ``direction``: changing them (from Python or the view) recomputes when a
         model is attached. ``status`` and ``progress`` (0..1) report a running sweep.
-        ``corruption_patches`` (flat patch indices) and ``corruption_mode`` (``mask``, ``blur``, ``noise``):
-        the painted corruption, run by :meth:`run_corruption` or the view's Run button.
+        ``corruption_patches`` (flat patch indices) and ``corruption_mode`` (``mask``, ``blur``, ``noise``, or
+        ``swap``: those patches of the corrupted image given here): the painted corruption, run by
+        :meth:`run_corruption` or the view's Run button. ``error``: why the last Run or recompute did not run
+        (the view shows it over the heatmap and marks the result shown as the previous one); ``""`` after one runs.
         ``normalization``: ``"global"`` (symmetric around 0 over all cells) or ``"unit"`` (fixed [-1, 1]).
 
     Example:
@@ -135,6 +137,7 @@ class PatchingHeatmap(PrismaWidget):
     interactive = traitlets.Bool(False).tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
     progress = traitlets.Float(0.0).tag(sync=True)
     # look
     colormap = traitlets.CaselessStrEnum(COLORMAPS, default_value="rdbu").tag(sync=True)
@@ -184,6 +187,7 @@ class PatchingHeatmap(PrismaWidget):
         self._session = session
         clean_img = model.display_images(clean_px)[0]
         corrupted_img = model.display_images(corrupted_px)[0]
+        self._swap_source = corrupted_img  # what corruption_mode="swap" takes the painted patches from
         state: dict[str, Any] = {
             "image_pixels": encode_array(clean_img),
             "corrupted_pixels": encode_array(corrupted_img),
@@ -203,6 +207,7 @@ class PatchingHeatmap(PrismaWidget):
     def _init_private(self) -> None:
         self._session: PatchingSession | None = None
         self._result: PatchingResult | None = None
+        self._swap_source: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------------
     # state from the session
@@ -374,10 +379,12 @@ class PatchingHeatmap(PrismaWidget):
             self.status = f"running {key[2]} sweep ({key[0]} by {key[1]})…"
         try:
             sweep = self._session.sweep(key, on_progress=self._progress_reporter(key))
-        except Exception as err:  # noqa: BLE001  (shown in the view; the old result stays)
-            self._set_quietly({**old, "status": f"could not run the sweep: {err}"})
+        except Exception as err:  # noqa: BLE001  (shown over the heatmap; the old result stays, marked as such)
+            message = self._session.explain_failure(err)
+            self._set_quietly({**old, "status": message, "error": message, "progress": 0.0})
             return False
-        self._set_quietly({**self._sweep_state(sweep), "selected_top": {}, "progress": 1.0, "status": note})
+        self._set_quietly({**self._sweep_state(sweep), "selected_top": {}, "progress": 1.0, "status": note,
+                           "error": ""})
         self._select_largest()
         self._update_selected_top()
         return True
@@ -391,8 +398,9 @@ class PatchingHeatmap(PrismaWidget):
         """Corrupt the clean image at ``patches`` with ``mode`` and run a new sweep (what Run does in the view).
 
         ``patches``: flat patch indices (row-major), ``(row, col)`` pairs or a boolean ``[rows, cols]`` grid;
-        default ``corruption_patches``. ``mode``: ``mask``, ``blur`` or ``noise``; default ``corruption_mode``.
-        Returns whether the new sweep ran (otherwise ``status`` says why and the old result stays).
+        default ``corruption_patches``. ``mode``: ``mask``, ``blur``, ``noise`` or ``swap`` (the patches of the
+        corrupted image given to the widget); default ``corruption_mode``.
+        Returns whether the new sweep ran (otherwise ``error`` and ``status`` say why and the old result stays).
         """
         session = self._session
         if session is None:
@@ -406,13 +414,11 @@ class PatchingHeatmap(PrismaWidget):
         try:
             mask = patch_mask(list(chosen) if not isinstance(chosen, np.ndarray) else chosen, grid)
         except ValueError as err:
-            self.status = f"could not corrupt: {err}"
-            return False
+            return self._refuse(f"could not corrupt: {err}")
         if not mask.any():
-            self.status = "paint at least one patch on the clean image, then press Run"
-            return False
+            return self._refuse("paint at least one patch on the clean image, then press Run")
         clean_img = decode_array(self.image_pixels)
-        corrupted_img = corrupt(clean_img, mask, mode=mode, grid=grid)
+        corrupted_img = corrupt(clean_img, mask, mode=mode, grid=grid, other=self._swap_source)
         model = session.model
         # the displayed clean image, so untouched patches match exactly
         self._session = session.with_pair(model.to_pixels(clean_img), model.to_pixels(corrupted_img))
@@ -424,6 +430,10 @@ class PatchingHeatmap(PrismaWidget):
                            "corruption_patches": [int(i) for i in np.flatnonzero(mask)],
                            "corruption_mode": mode, **self._predictions_state()})
         return True
+
+    def _refuse(self, message: str) -> bool:
+        self._set_quietly({"status": message, "error": message})
+        return False
 
     # ------------------------------------------------------------------------------------------
     # saving
@@ -437,7 +447,7 @@ class PatchingHeatmap(PrismaWidget):
                            "status": "", "progress": 0.0})
 
     def _saved_state(self, state: dict[str, Any]) -> dict[str, Any]:
-        state = dict(state, interactive=False, note=SAVED_NOTE, status="", progress=0.0)
+        state = dict(state, interactive=False, note=SAVED_NOTE, status="", error="", progress=0.0)
         if not self._table_has():
             state["predictions_note"] = self._offline_note()
         return state

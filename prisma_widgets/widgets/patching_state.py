@@ -22,7 +22,7 @@ BYS = ("position", "head", "head_position", "layer")
 METHODS = ("exact", "attribution")
 DIRECTIONS = ("denoise", "noise")
 NORMALIZATIONS = ("global", "unit")
-CORRUPTION_MODES = ("mask", "blur", "noise")
+CORRUPTION_MODES = ("mask", "blur", "noise", "swap")
 
 #: the cell axes of each ``by`` (after the layer axis), as :mod:`prisma_widgets.analysis.patching` orders them
 CELL_AXES = {"position": ("position",), "head": ("head",), "head_position": ("position", "head"), "layer": ()}

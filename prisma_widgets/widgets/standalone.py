@@ -171,6 +171,27 @@ _BOOTSTRAP_JS = r"""
 })();
 """
 
+# Runs in the saved page when it is inside a frame (a docs page, a blog post): tells the page around it how
+# tall this page's content is, so the frame can be sized to the widget instead of clipping it or leaving a
+# gap ({prisma_widgets: "height", height: px}, posted to the parent only; nothing else is sent). Followed
+# when the content grows or shrinks (a card opened, a panel folded). The parent decides what to do with it.
+FRAME_HEIGHT_JS = r"""
+(function () {
+  "use strict";
+  if (window.parent === window || typeof ResizeObserver !== "function") return;
+  var last = 0;
+  function report() {
+    var h = Math.ceil(document.body.getBoundingClientRect().height);
+    if (h > 0 && Math.abs(h - last) > 1) {
+      last = h;
+      window.parent.postMessage({ prisma_widgets: "height", height: h }, "*");
+    }
+  }
+  new ResizeObserver(report).observe(document.body);
+  report();
+})();
+"""
+
 _HTML_TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -308,7 +329,7 @@ def write_standalone_html(
     css = read_static(f"{name}.css") if (STATIC_DIR / f"{name}.css").exists() else ""
     if "</style" in css.lower():
         raise ValueError("stylesheet cannot be inlined safely")
-    bootstrap = _BOOTSTRAP_JS.strip()
+    bootstrap = _BOOTSTRAP_JS.strip() + "\n" + FRAME_HEIGHT_JS.strip()
     # Only our two scripts may run: an injected <script> or onerror= attribute is refused by the
     # browser even if some text ever reached the DOM as HTML.
     csp = "; ".join(

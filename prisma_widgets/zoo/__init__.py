@@ -1,7 +1,7 @@
 """Offline models shipped in the wheel ("mice") and the synthetic shapes data they were trained on.
 
 - :func:`shapes` / :func:`scenes`: deterministic synthetic data (one shape per image / 2-4 shapes with
-  per-patch ground truth and captions).
+  per-patch ground truth and captions); :func:`shape_pair`: a minimal pair for patching (one shape changed).
 - :func:`build`: ``"mouse-vit"`` (a timm ``VisionTransformer``) or ``"mouse-clip"`` (an open_clip ``CLIP``)
   with their trained weights, exactly as the libraries build them. ``pw.load("mouse-vit")`` wraps it.
 
@@ -12,9 +12,20 @@ Retrain with ``python -m prisma_widgets.zoo.train mouse-vit`` (or ``mouse-clip``
 from __future__ import annotations
 
 from .registry import BUNDLED, PROMPT, WeightsError, build, card_path, weights_path
-from .shapes import COLOUR_NAMES, COLOURS, POSITIONS, SHAPE_CLASSES, SIZES, Scenes, scenes, shapes
+from .shapes import (
+    COLOUR_NAMES,
+    COLOURS,
+    POSITIONS,
+    SHAPE_CLASSES,
+    SIZES,
+    Scenes,
+    ShapePair,
+    scenes,
+    shape_pair,
+    shapes,
+)
 
 __all__ = [
-    "BUNDLED", "COLOURS", "COLOUR_NAMES", "POSITIONS", "PROMPT", "SHAPE_CLASSES", "SIZES", "Scenes",
-    "WeightsError", "build", "card_path", "scenes", "shapes", "weights_path",
+    "BUNDLED", "COLOURS", "COLOUR_NAMES", "POSITIONS", "PROMPT", "SHAPE_CLASSES", "SIZES", "Scenes", "ShapePair",
+    "WeightsError", "build", "card_path", "scenes", "shape_pair", "shapes", "weights_path",
 ]

@@ -10,6 +10,7 @@ rotated by its angle and divided by its radius), so each class is one vectorised
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -249,6 +250,53 @@ def shapes_with_patches(n: int, seed: int = 0, size: int = 64, patch: int = PATC
     """:func:`shapes` plus per-patch ground truth ``[n, size//patch, size//patch]`` (0 background, k+1 class k)."""
     images, labels, ids, table, _ = _single(n, seed, size)
     return images, [int(c) for c in labels], _patch_majority(ids, table, patch, min_pixels)
+
+
+class ShapePair(NamedTuple):
+    """A minimal pair for activation patching: one scene twice, with only its shape's class changed."""
+
+    clean: np.ndarray  # uint8 [size, size, 3]
+    corrupted: np.ndarray  # the same background, noise, colour, size, place and rotation; another shape
+    classes: tuple[int, int]  # (clean, corrupted) indices into SHAPE_CLASSES
+    patches: list[int]  # flat (row-major) indices of the 8 px patches where the two images differ
+
+
+def shape_pair(seed: int = 0, size: int = 64) -> ShapePair:
+    """A clean / corrupted pair that differs in one thing: the shape (same everything else, pixel for pixel).
+
+    The shape is large (24-36% of ``size``) so the mice see it clearly; its class and the other class are
+    drawn from the seed (always different). ``patches`` are where the images differ: the changed object.
+
+    Example:
+        >>> from prisma_widgets import zoo
+        >>> clean, corrupted, (a, b), patches = zoo.shape_pair(seed=0)
+        >>> clean.shape, a != b, 0 < len(patches) < 64
+        ((64, 64, 3), True, True)
+        >>> [zoo.SHAPE_CLASSES[a], zoo.SHAPE_CLASSES[b]]
+        ['square', 'ring']
+    """
+    _, seed, size = _checked(1, seed, size)
+    rng = np.random.default_rng([seed, 0x9A1E])
+    k = len(SHAPE_CLASSES)
+    first = int(rng.integers(k))
+    second = (first + 1 + int(rng.integers(k - 1))) % k
+    radius = float(rng.uniform(0.24, 0.36) * size)
+    cx, cy = rng.uniform(radius * 0.9, size - radius * 0.9, 2)
+    two = np.ones(2, dtype=np.float32)
+    objs = _Objects(cls=np.array([first, second]), colour=np.repeat(rng.integers(0, len(COLOURS)), 2),
+                    cx=two * cx, cy=two * cy, radius=two * radius, angle=two * rng.uniform(0, 2 * np.pi),
+                    image=np.arange(2), shade=np.repeat(rng.normal(0, 12, (1, 3)).astype(np.float32), 2, 0))
+    canvas = np.repeat(_backgrounds(rng, 1, size), 2, axis=0)
+    ids = np.zeros((2, size, size), dtype=np.int8)
+    _paint(canvas, ids, objs)
+    canvas += rng.standard_normal((1, size, size, 3), dtype=np.float32) * rng.uniform(4, 14)  # the same noise
+    np.clip(canvas, 0, 255, out=canvas)
+    images = (canvas + 0.5).astype(np.uint8)
+    patch = PATCH_SIZE * size // 64
+    rows = size // patch
+    differ = (images[0] != images[1]).any(-1)[: rows * patch, : rows * patch]
+    grid = differ.reshape(rows, patch, rows, patch).any((1, 3))
+    return ShapePair(images[0], images[1], (first, second), [int(i) for i in np.flatnonzero(grid)])
 
 
 SINGLE_TEMPLATES = ("a {}", "a photo of a {}", "an image of a {}", "a picture of a {}", "a drawing of a {}")

@@ -41,13 +41,27 @@ export function drawHeat(ctx: CanvasRenderingContext2D, d: PatchData, g: HeatLay
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
   for (let row = 0; row < d.L; row++) ctx.fillText(`L${d.layers[row]}`, g.x0 - 4, g.y0 + (row + 0.5) * g.cellH);
-  // column labels: every prefix token, then thinned patch labels
+  const y = g.y0 + d.L * g.cellH + 3;
+  const byRows = (d.by === "position" || d.by === "head_position") && d.cols > 1 && g.nCols === d.nPrefix + d.rows * d.cols;
+  if (byRows) drawPatchRows(ctx, d, g, y, t);
+  else drawColumnLabels(ctx, d, g, y);
+  ctx.textAlign = "left";
+  ctx.textBaseline = "top";
+  ctx.fillStyle = t.muted;
+  const top =
+    d.by === "head" ? "heads" : d.by === "layer" ? "whole layers" : `${g.nPrefixCols ? "prefix tokens | " : ""}patches, row by row`;
+  ctx.fillText(top, g.x0, 3);
+  const cell = sel ? cellOf(d, sel) : null;
+  if (cell && sel) outlineSelected(ctx, cellRect(g, cell.lp, columnOf(d, sel).col), t);
+}
+
+/** Column labels, thinned so they do not overlap (two rows; a label that fits neither is left out). */
+function drawColumnLabels(ctx: CanvasRenderingContext2D, d: PatchData, g: HeatLayout, y: number): void {
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
   const label = (col: number) => (d.by === "head" ? headLabel(d, col) : d.by === "layer" ? "layer" : tokenLabel(d, col));
-  const y = g.y0 + d.L * g.cellH + 3;
   const step = labelStep(g.cellW, 24);
-  const right = [-Infinity, -Infinity]; // two rows of labels; a label that fits neither is left out
+  const right = [-Infinity, -Infinity];
   for (let col = 0; col < g.nCols; col++) {
     if (col >= g.nPrefixCols && (col - g.nPrefixCols) % step !== 0) continue;
     const text = label(col);
@@ -58,12 +72,31 @@ export function drawHeat(ctx: CanvasRenderingContext2D, d: PatchData, g: HeatLay
     ctx.fillText(text, cx, y + row * 11);
     right[row] = cx + w / 2;
   }
-  ctx.textAlign = "left";
-  ctx.fillStyle = t.muted;
-  const top = d.by === "head" ? "heads" : d.by === "layer" ? "whole layers" : g.nPrefixCols ? "prefix tokens | patches (row-major)" : "patches (row-major)";
-  ctx.fillText(top, g.x0, 3);
-  const cell = sel ? cellOf(d, sel) : null;
-  if (cell && sel) outlineSelected(ctx, cellRect(g, cell.lp, columnOf(d, sel).col), t);
+}
+
+/** Under the patch columns: a tick where each row of the patch grid starts and the row's name (r0, r1, ...)
+ * centred under it, thinned when rows are narrow; the prefix tokens keep their own labels. */
+function drawPatchRows(ctx: CanvasRenderingContext2D, d: PatchData, g: HeatLayout, y: number, t: Theme): void {
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  for (let col = 0; col < g.nPrefixCols; col++) ctx.fillText(tokenLabel(d, col), colX(g, col) + g.cellW / 2, y + 6);
+  const rowW = d.cols * g.cellW;
+  const step = Math.max(1, Math.ceil(22 / Math.max(1, rowW)));
+  ctx.strokeStyle = t.muted;
+  ctx.lineWidth = 1;
+  for (let r = 0; r < d.rows; r++) {
+    const x = colX(g, d.nPrefix + r * d.cols);
+    ctx.beginPath();
+    ctx.moveTo(Math.round(x) + 0.5, y - 3);
+    ctx.lineTo(Math.round(x) + 0.5, y + 4);
+    ctx.stroke();
+    if (r % step === 0) ctx.fillText(`r${r}`, x + rowW / 2, y + 6);
+  }
+  const end = colX(g, g.nCols - 1) + g.cellW;
+  ctx.beginPath();
+  ctx.moveTo(Math.round(end) - 0.5, y - 3);
+  ctx.lineTo(Math.round(end) - 0.5, y + 4);
+  ctx.stroke();
 }
 
 /** The colour bar of the effects: 0 = the corrupted run, 1 = the clean run. */

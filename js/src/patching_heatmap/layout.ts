@@ -19,15 +19,33 @@ export interface HeatLayout {
 
 export const HEAT_LEFT = 52;
 export const HEAT_TOP = 20;
-export const HEAT_BOTTOM = 30;
+export const HEAT_BOTTOM = 34;
 export const PREFIX_GAP = 8;
 
-/** Cells as wide as `targetWidth` allows (3..40 px), rows 12..28 px tall. */
+/** Pixels a cell would like to be wide: enough to see and point at one token. */
+export const COMFORTABLE_CELL = 12;
+/** The panel beside the heatmap (its CSS width and the gap): it stays beside it when there is room. */
+export const PANEL_ROOM = 410;
+
+/**
+ * How wide to lay the heatmap out: wide enough for comfortable cells (so it grows with the token count),
+ * at least `size` (the widget's size trait), and never wider than the room there is (`available`, the
+ * widget's width; 0 when not known yet). With room for two columns, the panel keeps its place beside it.
+ */
+export function heatTarget(nCols: number, size: number, available: number): number {
+  const wanted = Math.max(size, HEAT_LEFT + PREFIX_GAP + 8 + nCols * COMFORTABLE_CELL);
+  if (!(available > 0)) return wanted;
+  const room = available >= 2.2 * PANEL_ROOM + 100 ? available - PANEL_ROOM : available;
+  return Math.max(160, Math.min(wanted, room));
+}
+
+/** Cells as wide as `targetWidth` allows (3..40 px); rows as tall as a few layers deserve (12..32 px). */
 export function heatLayout(nRows: number, nCols: number, nPrefixCols: number, targetWidth: number): HeatLayout {
   const gap = nPrefixCols > 0 && nPrefixCols < nCols ? PREFIX_GAP : 0;
   const avail = Math.max(40, targetWidth - HEAT_LEFT - gap - 8);
   const cellW = Math.max(3, Math.min(40, Math.floor(avail / Math.max(1, nCols))));
-  const cellH = Math.max(12, Math.min(28, cellW));
+  // few layers get tall rows (a strip of 4 rows stays about 120 px tall), many get at least 12 px each
+  const cellH = Math.max(12, Math.min(32, Math.max(cellW, Math.floor(120 / Math.max(1, nRows)))));
   const width = HEAT_LEFT + nCols * cellW + gap + 8;
   const height = HEAT_TOP + nRows * cellH + HEAT_BOTTOM;
   return { x0: HEAT_LEFT, y0: HEAT_TOP, cellW, cellH, gap, nRows, nCols, nPrefixCols, width, height };

@@ -32,6 +32,16 @@ function fillTable(body: HTMLTableSectionElement, d: PatchData, top: Top[] | nul
   );
 }
 
+/** What an effect means in words, on the scale 0 = the corrupted run, 1 = the clean run (both can be passed). */
+export function effectWords(v: number): string {
+  if (!Number.isFinite(v)) return "not a number";
+  if (v > 1.05) return `more than the clean run (${formatValue(v)}× the metric's clean-minus-corrupted gap)`;
+  if (v < -0.05) return "further from the clean run than the corrupted run";
+  if (Math.abs(v) <= 0.05) return "about none of the clean answer back";
+  if (v >= 0.95) return "about all of the clean answer back";
+  return `${Math.round(v * 100)}% of the metric's way from the corrupted run to the clean run`;
+}
+
 export class CellPanel {
   /** The panel's elements, in order. */
   readonly parts: HTMLElement[];
@@ -62,7 +72,7 @@ export class CellPanel {
     setText(this.title, cellTitle(d, sel));
     const method = t.get("method") ?? "exact";
     const v = valueAt(d, c.lp, c.cell);
-    setText(this.effect, `effect ${formatValue(v)} (${method === "exact" ? "exact" : "attribution estimate"}; 0 = corrupted, 1 = clean)`);
+    setText(this.effect, `effect ${formatValue(v)}: ${effectWords(v)} (${method === "exact" ? "exact" : "attribution estimate"}; 0 = corrupted run, 1 = clean run)`);
     const cm = Number(t.get("clean_metric") ?? 0);
     const km = Number(t.get("corrupted_metric") ?? 0);
     setText(this.metric, `metric: clean ${formatValue(cm)}, corrupted ${formatValue(km)}`);

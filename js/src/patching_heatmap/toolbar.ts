@@ -20,6 +20,18 @@ const NORMALIZATIONS: { value: Normalization; label: string }[] = [
   { value: "unit", label: "fixed ± 1" },
 ];
 
+/**
+ * What each method costs and gives, for `n` cells (0: not known yet). Attribution is not always the faster:
+ * measured on mouse-vit (widget, CPU), it was 7x faster by position (260 cells), as fast by head (16 cells)
+ * and 1.3x slower by whole layer (4 cells) (see DEVELOPERS.md, "Attribution vs exact").
+ */
+export function methodHelp(m: Method, n: number): string {
+  const cells = n > 0 ? `${n} cells` : "every cell";
+  if (m === "exact") return `exact patching: one patched forward pass per cell (${cells}); the true effects`;
+  const speed = n <= 0 ? "it saves time only when there are many cells" : n < 64 ? "with this few cells it is no faster than exact" : "with this many cells it is faster than exact";
+  return `attribution patching: a linear (gradient) estimate of ${cells} from one forward and one backward pass; ${speed}`;
+}
+
 export interface Toolbar {
   site: ReturnType<typeof select>;
   by: ReturnType<typeof select>;
@@ -33,10 +45,7 @@ export interface Toolbar {
 export function buildToolbar(host: HTMLElement, set: (v: Partial<PatchingHeatmapTraits>) => void, selectHead: (h: number) => void, exportPng: () => void): Toolbar {
   const site = select("site", SITES.map((s) => ({ value: s, label: s })), "resid_pre", (v) => set({ site: v }));
   const by = select("by", (Object.entries(BY_LABELS) as [By, string][]).map(([value, label]) => ({ value, label })), "position", (v) => set({ by: v }));
-  const methods = METHODS.map((m) =>
-    button(m, m === "exact" ? "exact patching: one patched run per cell" : "attribution patching: a gradient estimate (fast preview)", () => set({ method: m }), "pw-ph-method"),
-  );
-  for (const b of methods) b.dataset.help = b.title;
+  const methods = METHODS.map((m) => button(m, methodHelp(m, 0), () => set({ method: m }), "pw-ph-method"));
   const methodBox = el("span", { cls: "pw-segmented", attrs: { role: "group", "aria-label": "method" } }, methods);
   const direction = select("direction", DIRECTIONS, "denoise", (v) => set({ direction: v }));
   const norm = select("colour range", NORMALIZATIONS, "global", (v) => set({ normalization: v }));
@@ -64,7 +73,7 @@ export function syncToolbar(c: Toolbar, t: Traits<PatchingHeatmapTraits>, d: Pat
   for (const b of c.methods) {
     b.setAttribute("aria-pressed", String(b.textContent === method));
     b.disabled = !live;
-    b.title = live ? (b.dataset.help ?? "") : `${b.textContent}: ${KERNEL_ONLY}`;
+    b.title = live ? methodHelp(b.textContent as Method, d?.values.length ?? 0) : `${b.textContent}: ${KERNEL_ONLY}`;
   }
   for (const s of [c.site, c.by, c.direction]) {
     s.input.disabled = !live;

@@ -6,7 +6,7 @@ export type By = "position" | "head" | "head_position" | "layer";
 export type Method = "exact" | "attribution";
 export type Direction = "denoise" | "noise";
 export type Normalization = "global" | "unit";
-export type CorruptionMode = "mask" | "blur" | "noise";
+export type CorruptionMode = "mask" | "blur" | "noise" | "swap";
 
 /** A cell of the result: its layer (model index) and, as `by` has them, its position and head. */
 export interface Selection {
@@ -59,6 +59,8 @@ export interface PatchingHeatmapTraits extends BaseTraits {
   interactive: boolean;
   note: string;
   status: string;
+  /** why the last Run or recompute did not run ("" after one runs) */
+  error: string;
   progress: number;
   // look
   size: number;
@@ -97,6 +99,7 @@ export const TRAIT_KEYS = [
   "interactive",
   "note",
   "status",
+  "error",
   "progress",
   "size",
   "map_size",
