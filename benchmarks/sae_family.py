@@ -26,7 +26,7 @@ import prisma_widgets as pw
 
 HOOK = "blocks.2.hook_resid_post"
 LN2, MLP_OUT, RESID1 = "blocks.0.ln2.hook_normalized", "blocks.0.hook_mlp_out", "blocks.1.hook_resid_post"
-START = {"relu": ("l1", 0.7), "jumprelu": ("l0", 0.005), "gated": ("l1", 2.0)}
+START = {"relu": ("l1", 0.7), "jumprelu": ("l0", 0.0064), "gated": ("l1", 0.7)}
 
 
 def main() -> None:

@@ -52,6 +52,8 @@ def test_each_architecture_trains(arch):
     assert m["explained_variance"] > 0.8
     assert m["l0"] < sae.d_sae / 2  # the sparsity term works
     assert sae.arch == arch and isinstance(sae, pw.SAE)
+    norms = sae.W_dec.detach().norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms))  # trained with unit-norm decoder rows
 
 
 def test_jumprelu_l0_coefficient_sets_sparsity():

@@ -29,8 +29,8 @@ from ..validate import check_int
 ARCHS = ("topk", "batchtopk", "relu", "jumprelu", "gated")
 #: architectures whose sparsity comes from ``k`` (the rest from a penalty coefficient)
 K_ARCHS = ("topk", "batchtopk")
-#: architectures trained with unit-norm decoder rows
-UNIT_DECODER_ARCHS = ("topk", "batchtopk", "jumprelu")
+#: architectures trained with unit-norm decoder rows (ReLU weighs its L1 by the row norms instead)
+UNIT_DECODER_ARCHS = ("topk", "batchtopk", "jumprelu", "gated")
 KINDS = ("sae", "transcoder", "crosscoder")
 
 

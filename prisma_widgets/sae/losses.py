@@ -7,7 +7,9 @@ input itself, or a transcoder's output hook), plus the architecture's sparsity t
 - ``relu``: L1 of the activations weighted by decoder norms (coefficient ``l1``);
 - ``jumprelu``: ``l0`` x the number of active latents, through the step function's pseudo-derivative;
 - ``gated``: L1 of the gate's ReLU weighted by decoder norms, plus the auxiliary loss of reconstructing from
-  the gate through a frozen (detached) decoder (Rajamanoharan et al. 2024).
+  the gate through a frozen (detached) decoder (Rajamanoharan et al. 2024). Its decoder rows are kept at unit
+  norm while training (measured on mouse-vit, 400 steps: EV 0.80 at L0 24 with them, 0.78 at L0 79 without,
+  where the gate's L1 can be dodged by shrinking the gate and growing ``r_mag`` and the decoder).
 
 JumpReLU's threshold gets gradients as in SAE-Lens (Rajamanoharan et al., "Jumping ahead"): the step
 ``H(x - t)`` is given the pseudo-derivative ``-(1/b) K((x - t)/b)`` in ``t``, ``K`` the rectangle kernel

@@ -194,7 +194,7 @@ class SAE(nn.Module):
     # ----- training helpers -----
     @torch.no_grad()
     def normalize_decoder(self) -> None:
-        """Rescale decoder rows to unit norm (TopK/BatchTopK/JumpReLU keep them there)."""
+        """Rescale decoder rows to unit norm (every architecture but ReLU trains with them there)."""
         w = self.w_dec()
         w /= w.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
