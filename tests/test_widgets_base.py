@@ -197,3 +197,26 @@ def test_an_unknown_option_is_refused_with_the_widget_named(tmp_path):
         AttentionGrid.from_patterns(p, np.zeros((8, 8, 3), np.uint8), grid=(2, 2), colourmap="magma")
     with pytest.raises(TypeError, match=r"has no option\(s\) \['_esm'\]"):
         AttentionGrid.from_patterns(p, np.zeros((8, 8, 3), np.uint8), grid=(2, 2), _esm="")
+
+
+def test_every_widget_built_from_a_model_names_it_for_the_png_caption():
+    """A PNG export's caption starts with ``model_name``: each widget built from a model sets it."""
+    import torch
+
+    import prisma_widgets as pw
+    from prisma_widgets.widgets.feature_gallery import FeatureGallery
+    from prisma_widgets.widgets.logit_attribution import LogitAttribution
+    from prisma_widgets.widgets.patching_heatmap import PatchingHeatmap
+    from prisma_widgets.zoo import shape_pair
+
+    model = pw.load("mouse-vit")
+    clean, corrupted, _, _ = shape_pair(seed=0)
+    sae = pw.SAE(d_in=128, d_sae=16, k=4, hook="blocks.3.hook_resid_post", generator=torch.Generator().manual_seed(0))
+    widgets = [
+        pw.AttentionGrid(model, [clean]),
+        pw.LogitLens(model, clean),
+        PatchingHeatmap(model, clean, corrupted),
+        LogitAttribution(model, clean),
+        FeatureGallery(model, sae, [clean, corrupted]),
+    ]
+    assert [w.model_name for w in widgets] == [model.name] * len(widgets) and model.name == "mouse-vit"

@@ -310,7 +310,7 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   }
 
   private colouring(): Colouring {
-    return { table: lut(this.get("colormap") ?? "rdbu"), scale: this.scale };
+    return { table: lut(this.get("colormap") ?? "rdbu", this.theme.dark), scale: this.scale };
   }
 
   private drawHeat(): void {

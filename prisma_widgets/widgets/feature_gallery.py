@@ -216,6 +216,7 @@ class FeatureGallery(PrismaWidget):
         self._init_traits({
             **self._index_state(np.arange(stats.d_sae)),
             "live": self._can_look_up,
+            "model_name": str(model.name or "") if model is not None else "",
             "can_steer": (self._can_look_up and stats.class_effects is not None
                           and getattr(sae.cfg, "kind", "sae") == "sae"),  # transcoders write elsewhere
             "page_size": page_size,

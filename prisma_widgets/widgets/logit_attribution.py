@@ -150,6 +150,7 @@ class LogitAttribution(PrismaWidget):
         state["image_pixels"] = encode_array(model.display_images([image])[0])
         state["prompts"] = list(dla.class_names) if needs_prompts(model) else []
         state["prompts_editable"] = needs_prompts(model)
+        state["model_name"] = str(model.name or "")
         state.update({"target": t, "versus": v, **self._selection(t, v)})
         self._init_traits(state)
         self._apply_options(traits)

@@ -195,6 +195,7 @@ class PatchingHeatmap(PrismaWidget):
             "corruption_patches": changed_patches(clean_img, corrupted_img, cfg.grid),
             "interactive": True,
             "note": "",
+            "model_name": str(model.name or ""),
             **self._predictions_state(),
         }
         sweep = Sweep(result) if result is not None else session.sweep((site, by, method, direction))

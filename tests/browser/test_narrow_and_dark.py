@@ -62,7 +62,8 @@ JUPYTERLAB = {
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """ViT-B/16 (random weights, all 12 layers x 12 heads, 197 tokens) on two photos; a CLIP lens over
-    four prompts and the same lens without the first; a feature gallery on the bundled mouse."""
+    four prompts and the same lens without the first; a feature gallery, a patching heatmap on a minimal
+    pair and a logit attribution on the bundled mouse."""
     import open_clip
     from skimage import data
 
@@ -70,6 +71,9 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from prisma_widgets.widgets.attention_grid import AttentionGrid
     from prisma_widgets.widgets.feature_gallery import FeatureGallery
     from prisma_widgets.widgets.logit_lens import LogitLens
+    from prisma_widgets.widgets.logit_attribution import LogitAttribution
+    from prisma_widgets.widgets.patching_heatmap import PatchingHeatmap
+    from prisma_widgets.zoo import shape_pair
     from prisma_widgets.zoo.shapes import SHAPE_CLASSES, shapes
 
     out = tmp_path_factory.mktemp("narrow")
@@ -91,7 +95,12 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         sae.b_enc.copy_(torch.randn(24, generator=g) * 0.3)
     imgs, labels = shapes(24, seed=3)
     gallery = FeatureGallery(model, sae, imgs, image_labels=[SHAPE_CLASSES[c] for c in labels], feature=5, hide_dead=False)
+    clean, corrupted, _, _ = shape_pair(seed=0)
+    patching = PatchingHeatmap(model, clean, corrupted)
+    attribution = LogitAttribution(model, clean)
     return {
+        "patching": patching.save_html(out / "patching.html"),
+        "attribution": attribution.save_html(out / "attribution.html"),
         "grid": grid.save_html(out / "grid.html"),
         "lens": lens.save_html(out / "lens.html"),
         "fewer": fewer.save_html(out / "fewer.html"),
@@ -251,7 +260,7 @@ def test_gallery_card_click_shows_the_detail_on_screen(pages, new_page, artifact
 
 
 @pytest.mark.parametrize("host", ["light", "dark", "jupyterlab-light", "jupyterlab-dark"])
-@pytest.mark.parametrize("widget", ["grid", "lens", "gallery"])
+@pytest.mark.parametrize("widget", ["grid", "lens", "gallery", "patching", "attribution"])
 def test_every_text_meets_wcag_aa_contrast(pages, new_page, widget: str, host: str):
     scheme = host.split("-")[-1]
     page = new_page(color_scheme=scheme)
@@ -287,6 +296,17 @@ def test_dark_diverging_map_is_dark_at_zero(pages, new_page):
     cb = page.locator("canvas.pw-ag-colorbar")
     mid = cb.evaluate("c => { const d = c.getContext('2d').getImageData(Math.round(c.width / 2), Math.round(12 * devicePixelRatio), 1, 1).data; return [d[0], d[1], d[2]]; }")
     assert max(mid) < 90, mid  # the light theme's centre is #f7f7f7
+    assert page.pw_log.problems() == []
+
+
+@pytest.mark.parametrize("widget, bar, top", [("patching", "canvas.pw-ph-colorbar", 12), ("attribution", "canvas.pw-la-colorbar", 9)])
+def test_dark_diverging_maps_of_patching_and_attribution_are_dark_at_zero(pages, new_page, widget: str, bar: str, top: int):
+    """Their default RdBu colour bar on a dark page: the middle (0) is a dark grey, as in the grid."""
+    page = _open(new_page, pages[widget], "dark")
+    mid = page.locator(bar).evaluate(
+        f"c => {{ const d = c.getContext('2d').getImageData(Math.round(c.width / 2), Math.round({top} * devicePixelRatio), 1, 1).data;"
+        " return [d[0], d[1], d[2]]; }")
+    assert max(mid) < 90, mid
     assert page.pw_log.problems() == []
 
 

@@ -112,6 +112,7 @@ export function drawEffectColorbar(canvas: HTMLCanvasElement, w: number, scale: 
     width: w - 12,
     height: 12,
     colormap,
+    dark: theme.dark,
     scale,
     theme,
     label: `effect: 0 = corrupted run, 1 = clean run · ${unit ? "fixed ±1" : "± max |effect|"}`,
