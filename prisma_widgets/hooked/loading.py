@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import os
 import warnings
 from collections.abc import Iterator
 from typing import Any

@@ -47,7 +47,6 @@ def test_renders_offline_hover_click_and_target(saved: Path, offline_page, artif
     page = offline_page
     page.goto(saved.as_uri())
     wait_painted(page)
-    root = page.locator(".pw-root")
     heat = page.locator("canvas.pw-la-heatmap")
     assert heat.bounding_box()["width"] > 150
     assert "= sum of the cells" in page.locator(".pw-la-heat-title").text_content()
