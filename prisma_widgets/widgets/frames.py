@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import traitlets
 
-from .codec import ArrayTrait, encode_array, to_numpy
 from ._layout import as_uint8_image
+from .codec import ArrayTrait, encode_array, to_numpy
 
 
 class FrameTraits(traitlets.HasTraits):
