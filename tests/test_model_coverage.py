@@ -19,6 +19,8 @@ FAST = [
     ("open_clip", "RN50", "refused"),  # a ResNet tower: no tokens to hook
     ("transformers", "Dinov2WithRegistersForImageClassification", "pass"),
     ("transformers", "CLIPModel", "pass"),
+    ("transformers", "TimesformerForVideoClassification", "pass"),  # clips, divided space-time attention
+    ("transformers", "VideoMAEForVideoClassification", "pass"),  # tubelets, mean pool + fc_norm
 ]
 
 

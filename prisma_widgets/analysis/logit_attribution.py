@@ -166,6 +166,7 @@ def direct_logit_attribution(
     names = {"blocks.0.hook_resid_pre", final}
     for l in range(L):
         names |= {f"blocks.{l}.attn.hook_z" if heads else f"blocks.{l}.hook_attn_out", f"blocks.{l}.hook_mlp_out"}
+        names |= {f"blocks.{l}.{extra}" for extra in model.adapter.extra_writes(l)}
         if by_position:
             names |= {f"blocks.{l}.attn.hook_v", f"blocks.{l}.attn.hook_pattern"}
     with torch.no_grad():
@@ -272,8 +273,17 @@ def _pooled_parts(
     labels = ["embed"]
     bias = torch.zeros(d, device=tw.device)
     for l in range(model.cfg.n_layers):
+        for extra in adapter.extra_writes(l):  # TimeSformer's temporal attention, before the spatial one
+            parts.append(pooled(cache[f"blocks.{l}.{extra}"]))
+            labels.append(f"L{l} {extra_label(extra)}")
         if heads:
-            z = torch.einsum("bst,bthe->bshe", tw, cache[f"blocks.{l}.attn.hook_z"].float())
+            z = cache[f"blocks.{l}.attn.hook_z"]
+            if z.ndim != 4:  # TimeSformer's divided attention: heads per frame, not over the clip's tokens
+                raise UnsupportedModelError(
+                    f"block {l}'s attention heads do not write over the token positions (hook_z is "
+                    f"{list(z.shape)}, not [batch, pos, head, d_head]: attention runs per frame or per patch); "
+                    "pass heads=False for one attention component per layer")
+            z = torch.einsum("bst,bthe->bshe", tw, z.float())
             try:
                 per_head, shared = head_results(adapter, l, z)  # [batch, slot, head, d]
             except UnsupportedModelError as err:
@@ -290,6 +300,11 @@ def _pooled_parts(
     parts.append((mass[..., None] * bias)[:, None])
     labels.append("bias")
     return torch.cat(parts, 1), labels, bias
+
+
+def extra_label(hook: str) -> str:
+    """A component's label from its hook: ``"hook_attn_time_out"`` -> ``"attn_time"``."""
+    return hook.removeprefix("hook_").removesuffix("_out")
 
 
 def position_split_refusal(model: HookedViT, heads: bool = True) -> str | None:
@@ -335,6 +350,8 @@ def _by_position(
     parts = [at_tokens(cache["blocks.0.hook_resid_pre"])[:, :, None]]
     attention = []
     for l in range(model.cfg.n_layers):
+        for extra in adapter.extra_writes(l):
+            parts.append(at_tokens(cache[f"blocks.{l}.{extra}"])[:, :, None])
         if heads:
             pattern = cache[f"blocks.{l}.attn.hook_pattern"].float()  # [batch, head, q, k]
             writes, _ = head_results(adapter, l, cache[f"blocks.{l}.attn.hook_v"].float())  # [b, pos, head, d]

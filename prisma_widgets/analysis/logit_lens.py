@@ -38,15 +38,21 @@ class LogitLensResult:
     token_labels: list[str]
     n_prefix_tokens: int
     grid: tuple[int, int]
+    #: token frames of a video model (1 for images) and the patch token positions in (frame, row, col) order
+    frames: int = 1
+    frame_major: list[int] | None = None
 
     @property
     def probs(self) -> torch.Tensor:
         return self.logits.softmax(-1)
 
     def patch_logits(self) -> torch.Tensor:
-        """Patch tokens only, as an image: ``[batch, layer, rows, cols, class]``."""
+        """Patch tokens only, as an image: ``[batch, layer, rows, cols, class]``; a video model's as a clip,
+        ``[batch, layer, frame, rows, cols, class]`` (whatever order the model keeps its tokens in)."""
         b, l, _, c = self.logits.shape
-        return self.logits[:, :, self.n_prefix_tokens:].reshape(b, l, *self.grid, c)
+        if self.frame_major is None:
+            return self.logits[:, :, self.n_prefix_tokens:].reshape(b, l, *self.grid, c)
+        return self.logits[:, :, self.frame_major].reshape(b, l, self.frames, *self.grid, c)
 
 
 @torch.no_grad()
@@ -89,7 +95,8 @@ def logit_lens(
     return LogitLensResult(
         logits=logits, pooled=torch.stack(pooled, dim=1), top_k_indices=top.indices, top_k_probs=top.values,
         layers=layers, site=site, class_names=readout.class_names, token_labels=model.token_labels(),
-        n_prefix_tokens=cfg.n_prefix_tokens, grid=cfg.grid,
+        n_prefix_tokens=cfg.n_prefix_tokens, grid=cfg.grid, frames=cfg.frames,
+        frame_major=cfg.frame_major() if cfg.is_video else None,
     )
 
 

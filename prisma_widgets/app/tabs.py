@@ -71,7 +71,7 @@ def patching_heatmap(model: HookedViT, image: np.ndarray) -> Any:
     cfg = model.cfg
     clean = model.display_images(image)[0]
     corrupted = corrupt(clean, central_patches(tuple(cfg.grid)), mode="mask", grid=tuple(cfg.grid))
-    runs = cfg.n_layers * (cfg.n_prefix_tokens + cfg.grid[0] * cfg.grid[1])
+    runs = cfg.n_layers * cfg.n_tokens
     method = "exact" if runs <= MAX_EXACT_PATCHING_RUNS else "attribution"
     return PatchingHeatmap(model, clean, corrupted, method=method, prompts=clip_prompts(model))
 

@@ -123,6 +123,9 @@ def decompose_resid(
         labels.append("embed")
     for l in range(layer + (1 if mlp_input else 0)):
         if mode != "mlp":
+            for extra in adapter.extra_writes(l) if adapter is not None else ():  # TimeSformer's temporal attention
+                names.append(f"blocks.{l}.{extra}")
+                labels.append(f"{l}_{extra.removeprefix('hook_')}")
             names.append(f"blocks.{l}.hook_attn_out")
             labels.append(f"{l}_attn_out")
         if mode != "attn" and l < layer:

@@ -19,6 +19,7 @@ from .cache import ActivationCache
 from .config import HookedViTConfig
 from .hook_points import ActiveHooks, HookFn, HookPoint, NameFilter, resolve_filter
 from .preprocess import ImageLike, check_pixels, preprocess
+from .video import check_clip_pixels, preprocess_video
 
 FwdHooks = Iterable[tuple[Union[str, Callable[[str], bool], Sequence[Any]], HookFn]]
 
@@ -131,6 +132,9 @@ class HookedViT(nn.Module):
     def to_pixels(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor) -> torch.Tensor:
         """A model-ready batch: preprocessed tensors pass through (after a shape check), the rest is preprocessed."""
         if isinstance(images, torch.Tensor) and images.is_floating_point():
+            if self.cfg.is_video:
+                return check_clip_pixels(images, self.cfg.input_frames, self.cfg.image_size).to(
+                    device=self.device, dtype=self.dtype)
             dynamic = bool(getattr(self.adapter.tower, "dynamic_img_size", False))
             pixels = check_pixels(images, self.cfg.image_size, dynamic)
         else:
@@ -255,15 +259,23 @@ class HookedViT(nn.Module):
         Images of any size go through the model's own eval transform (resize, crop, normalise). Images already
         at the model's input size are taken as framed and only normalised, so ``display_images`` output
         (and ``pw.corrupt(..., model=model)``) round-trips with its pixels on the model's patches.
+
+        A video model (``cfg.is_video``) takes clips: a uint8 ``[T, H, W, 3]`` array, a list of frames, a video
+        file (PyAV, ``pip install 'prisma-widgets[video]'``) or a batch of these -> ``[batch, input_frames, 3, H,
+        W]``, ``cfg.input_frames`` frames sampled uniformly over each clip as the model's processor does.
         """
+        if self.cfg.is_video:
+            return preprocess_video(images, self.transform, self.cfg.input_frames, self.cfg.image_size,
+                                    self.adapter.normalization()).to(self.device)
         return preprocess(images, self.transform, self.cfg.image_size, self.adapter.normalization()).to(self.device)
 
     def display_images(self, images: ImageLike | Sequence[ImageLike] | torch.Tensor) -> np.ndarray:
-        """The images as the model sees them (resized and cropped, not normalised): uint8 ``[batch, H, W, 3]``."""
+        """The images as the model sees them (resized and cropped, not normalised): uint8 ``[batch, H, W, 3]``;
+        a video model's clips as its sampled frames, ``[batch, input_frames, H, W, 3]``."""
         pixels = self.to_pixels(images).detach().float().cpu()
         mean, std = self.adapter.normalization()
-        pixels = pixels * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)
-        return (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        pixels = pixels * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
+        return (pixels.clamp(0, 1) * 255).round().to(torch.uint8).movedim(-3, -1).numpy()
 
     # ----- vocabularies -----
     @property
@@ -363,5 +375,7 @@ class HookedViT(nn.Module):
         c = self.cfg
         return (
             f"HookedViT({self.name or type(self.model).__name__}: {c.n_layers} layers, {c.n_heads} heads, d_model {c.d_model}, "
-            f"{c.image_size[0]}x{c.image_size[1]} px, grid {c.grid[0]}x{c.grid[1]}, {c.n_prefix_tokens} prefix tokens)"
+            f"{c.image_size[0]}x{c.image_size[1]} px, grid {c.grid[0]}x{c.grid[1]}"
+            + (f" x {c.frames} frames ({c.input_frames} input frames)" if c.is_video else "")
+            + f", {c.n_prefix_tokens} prefix tokens)"
         )

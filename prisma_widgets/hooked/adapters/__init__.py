@@ -9,7 +9,7 @@ from .base import SUPPORTED_FAMILIES, Adapter, UnsupportedModelError
 
 def adapt(module: nn.Module, model_name: str | None = None) -> Adapter:
     """The adapter for a timm ViT or Eva, an open_clip CLIP model or its image tower, or a Hugging Face
-    CLIP / SigLIP / ViT / DINOv2 model.
+    CLIP / SigLIP / ViT / DINOv2 model, or a Hugging Face video model (VideoMAE, TimeSformer, ViViT).
 
     Anything else raises :class:`UnsupportedModelError` naming the supported families.
     """
@@ -31,6 +31,10 @@ def adapt(module: nn.Module, model_name: str | None = None) -> Adapter:
         if is_open_clip(module):
             return OpenClipViTAdapter(module, model_name)
     if type(module).__module__.startswith("transformers."):
+        from .hf_video import VIDEO_WRAPPED, hf_video_adapter
+
+        if type(module).__name__ in VIDEO_WRAPPED:
+            return hf_video_adapter(module, model_name)
         from .hf import hf_adapter
 
         return hf_adapter(module, model_name)

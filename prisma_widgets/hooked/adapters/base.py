@@ -28,7 +28,9 @@ SUPPORTED_FAMILIES = (
     "and CoCa's attentional pool included) or a timm ViT / Eva trunk (SigLIP, SigLIP2, EVA02-CLIP, ViTamin, "
     "MobileCLIP-B, PE-Core), or that tower alone; Hugging Face transformers CLIPModel / CLIPVisionModel"
     "(WithProjection), SiglipModel / SiglipVisionModel, ViTModel / ViTForImageClassification, Dinov2Model / "
-    "Dinov2ForImageClassification and Dinov2WithRegisters"
+    "Dinov2ForImageClassification and Dinov2WithRegisters; video: VideoMAEModel / "
+    "VideoMAEForVideoClassification, TimesformerModel / TimesformerForVideoClassification and VivitModel / "
+    "VivitForVideoClassification"
 )
 
 
@@ -226,6 +228,12 @@ class Adapter(ABC):
         ``ActivationCache.apply_ln_to_stack(layer=...)`` freezes); ``nn.Identity`` where a branch reads the stream
         itself (post-norm blocks); :class:`UnsupportedModelError` when no one norm feeds the branch."""
         raise UnsupportedModelError(f"this adapter does not name the norms of block {layer}")
+
+    def extra_writes(self, layer: int) -> tuple[str, ...]:
+        """Hooks (after ``blocks.{layer}.``) that write into the residual stream before ``hook_attn_out``:
+        TimeSformer's temporal attention, ``("hook_attn_time_out",)``. Empty for a plain block. Decompositions
+        of the stream (``decompose_resid``, direct logit attribution) take them as components of their own."""
+        return ()
 
     def mlp_reads_resid_mid(self, layer: int) -> bool:
         """Whether block ``layer``'s MLP reads the stream after its attention (``hook_resid_mid``, a sequential

@@ -12,12 +12,14 @@ from ...files import check_safetensors, read_json
 from ..hub import damaged_download
 from .base import SUPPORTED_FAMILIES, UnsupportedModelError
 from .hf import WRAPPED
+from .hf_video import VIDEO_WRAPPED
 
 # config.model_type -> the class to build when the config names no supported architecture
 _BY_TYPE = {
     "clip": "CLIPModel", "clip_vision_model": "CLIPVisionModel", "siglip": "SiglipModel",
     "siglip_vision_model": "SiglipVisionModel", "vit": "ViTModel", "dinov2": "Dinov2Model",
-    "dinov2_with_registers": "Dinov2WithRegistersModel",
+    "dinov2_with_registers": "Dinov2WithRegistersModel", "videomae": "VideoMAEModel",
+    "timesformer": "TimesformerModel", "vivit": "VivitModel",
 }
 
 
@@ -46,7 +48,7 @@ def build_hf(repo: str, pretrained: bool, kwargs: dict[str, Any]) -> nn.Module:
 
 def _build(transformers: Any, repo: str, pretrained: bool, kwargs: dict[str, Any]) -> nn.Module:
     config = transformers.AutoConfig.from_pretrained(repo)
-    name = next((a for a in (config.architectures or []) if a in WRAPPED), None) or _BY_TYPE.get(config.model_type)
+    name = next((a for a in (config.architectures or []) if a in WRAPPED or a in VIDEO_WRAPPED), None) or _BY_TYPE.get(config.model_type)
     if name is None:
         raise UnsupportedModelError(
             f"{repo} is a {config.model_type!r} model ({', '.join(config.architectures or []) or 'no architecture'}); "

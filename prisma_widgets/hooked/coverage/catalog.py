@@ -219,7 +219,21 @@ def hf_builders() -> dict[str, Callable[[], nn.Module]]:
             T.Dinov2WithRegistersConfig(**_dino(num_register_tokens=4))),
         "Dinov2WithRegistersForImageClassification": lambda: T.Dinov2WithRegistersForImageClassification(
             T.Dinov2WithRegistersConfig(**_dino(num_labels=7, num_register_tokens=4))),
+        # video: clips of 4 frames (VideoMAE and ViViT embed tubelets of 2), a 4x4 grid per frame
+        "VideoMAEModel": lambda: T.VideoMAEModel(T.VideoMAEConfig(num_frames=4, tubelet_size=2, **_VISION)),
+        "VideoMAEForVideoClassification": lambda: T.VideoMAEForVideoClassification(
+            T.VideoMAEConfig(num_frames=4, tubelet_size=2, num_labels=7, **_VISION)),
+        "TimesformerModel": lambda: T.TimesformerModel(T.TimesformerConfig(num_frames=4, **_VISION)),
+        "TimesformerForVideoClassification": lambda: T.TimesformerForVideoClassification(
+            T.TimesformerConfig(num_frames=4, num_labels=7, **_VISION)),
+        "VivitModel": lambda: T.VivitModel(T.VivitConfig(num_frames=4, tubelet_size=[2, 8, 8], **_vivit())),
+        "VivitForVideoClassification": lambda: T.VivitForVideoClassification(
+            T.VivitConfig(num_frames=4, tubelet_size=[2, 8, 8], num_labels=7, **_vivit())),
     }
+
+
+def _vivit() -> dict[str, Any]:
+    return {k: v for k, v in _VISION.items() if k != "patch_size"}
 
 
 def hf_image(model: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
@@ -231,7 +245,11 @@ def hf_image(model: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
         return out.logits
     if hasattr(out, "image_embeds"):
         return out.image_embeds
-    return out.pooler_output if out.pooler_output is not None else out.last_hidden_state[:, 0]
+    if getattr(out, "pooler_output", None) is not None:
+        return out.pooler_output
+    if getattr(model.config, "use_mean_pooling", False):  # VideoMAE: the mean of every token
+        return out.last_hidden_state.mean(1)
+    return out.last_hidden_state[:, 0]
 
 
 def hf_tokens(model: nn.Module) -> torch.Tensor:

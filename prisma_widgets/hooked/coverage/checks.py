@@ -50,7 +50,8 @@ def image_checks(hooked: Any, entry: Entry, module: torch.nn.Module) -> dict[str
     """The image-tower suite on a wrapped model; each check ``True`` / ``False`` (or a short reason)."""
     cfg = hooked.cfg
     g = torch.Generator().manual_seed(0)
-    pixels = torch.randn(2, 3, *cfg.image_size, generator=g)
+    clip = [cfg.input_frames] if getattr(cfg, "is_video", False) else []  # a video model reads [batch, T, 3, H, W]
+    pixels = torch.randn(2, *clip, 3, *cfg.image_size, generator=g)
     out: dict[str, Any] = {}
     with torch.no_grad():
         lib = _block_outputs(hooked.adapter.blocks, lambda: out.setdefault("_ref", entry.image(module, pixels)))
