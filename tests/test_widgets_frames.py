@@ -104,3 +104,45 @@ def test_saved_clip_page_is_small_and_holds_the_frames_once(clip, tmp_path):
     bare = LogitLens.from_arrays(logits, None, frames=4, grid=(4, 4), class_names=list(zoo.MOTIONS))
     extra = size - bare.save_html(tmp_path / "bare.html").stat().st_size
     assert 0 < extra < 1.4 * (4 * 32 * 32 * 3) * 4 / 3, extra
+
+
+def _video_model(kind: str):
+    import transformers
+
+    import prisma_widgets as pw
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    small = {"image_size": 32, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "intermediate_size": 64, "num_labels": 5}
+    if kind == "videomae":
+        config = transformers.VideoMAEConfig(patch_size=16, num_frames=4, tubelet_size=2, **small)
+        return pw.HookedViT(transformers.VideoMAEForVideoClassification(config).eval())
+    config = transformers.TimesformerConfig(patch_size=16, num_frames=3, **small)
+    return pw.HookedViT(transformers.TimesformerForVideoClassification(config).eval())
+
+
+@pytest.mark.parametrize("kind", ["videomae", "timesformer"])
+def test_logit_lens_of_a_video_model_shows_frames_in_frame_major_order(kind, clip):
+    from prisma_widgets.analysis.logit_lens import logit_lens
+
+    model = _video_model(kind)
+    cfg = model.cfg
+    video = clip.videos[0][: cfg.input_frames]
+    w = LogitLens(model, video)
+    assert (w.frames, w.grid, w.n_prefix_tokens) == (cfg.frames, list(cfg.grid), cfg.n_prefix_tokens)
+    rows, cols = cfg.grid
+    patches = [f"t{t} r{r}c{c}" for t in range(cfg.frames) for r in range(rows) for c in range(cols)]
+    assert w.token_labels[cfg.n_prefix_tokens:] == patches  # TimeSformer's (row, col, frame) order reordered
+    # the frames shown are the model's own input frames, one per token frame
+    shown = model.display_images([video])[0]
+    np.testing.assert_array_equal(decode_array(w.frame_pixels), shown[:: cfg.tubelet_size])
+    # each widget token holds the lens of the model token with the same label
+    lens = logit_lens(model, [video])
+    ref = lens.logits[0].softmax(-1).numpy()
+    order = [list(lens.token_labels).index(label) for label in w.token_labels]
+    _, probs = w.top_values()
+    np.testing.assert_allclose(probs[..., 0], ref[:, order].max(-1), atol=ref.max() / 255 + 1e-6)
+    w.frame = cfg.frames - 1
+    with pytest.raises(traitlets.TraitError):
+        w.frame = cfg.frames

@@ -121,3 +121,15 @@ def frame_state(video: Any, frames: int) -> dict[str, Any]:
         return {"image_pixels": {}, "frame_pixels": {}, "frames": int(frames)}
     return {"image_pixels": encode_array(shown[0]), "frame_pixels": encode_array(shown) if frames > 1 else {},
             "frames": int(frames)}
+
+
+def frame_major_tokens(values: np.ndarray, lens: Any) -> tuple[np.ndarray, list[str]]:
+    """Per-token ``values`` ``[..., T, C]`` and the token labels of a lens result in the widgets' order: prefix
+    tokens, then the patches frame by frame (a model that keeps its tokens otherwise, such as TimeSformer's
+    ``(row, col, frame)``, is reordered; an image model's order is already this)."""
+    labels = list(lens.token_labels)
+    major = getattr(lens, "frame_major", None)
+    if major is None:
+        return values, labels
+    order = list(range(int(lens.n_prefix_tokens))) + [int(i) for i in major]
+    return values[..., order, :], [labels[i] for i in order]

@@ -50,7 +50,7 @@ from ._base import (
     to_numpy,
 )
 from ._layout import infer_layout
-from .frames import FrameTraits, frame_state, frame_token_labels, infer_frame_layout
+from .frames import FrameTraits, frame_major_tokens, frame_state, frame_token_labels, infer_frame_layout
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
@@ -164,7 +164,7 @@ class LogitLens(FrameTraits, PrismaWidget):
 
     Args:
         model: a :class:`prisma_widgets.HookedViT` (timm classifier or open_clip CLIP).
-        image: one image (PIL, array HWC/CHW, path).
+        image: one image (PIL, array HWC/CHW, path); for a video model one clip ([T, H, W, 3], frames, a file).
         labels: display names for the classes (default: the model's labels, or the prompts for CLIP).
         prompts: CLIP only: the texts to read out against (editable in the view; the kernel recomputes).
         layers: which layers (default all); the last one is the reference for ``kl`` and ``rank``.
@@ -263,7 +263,7 @@ class LogitLens(FrameTraits, PrismaWidget):
         self._labels = list(labels) if labels is not None else None
         self._layers_arg = layer_list(layers, cfg.n_layers)
         state = self._compute(check_strings(prompts, "prompts") if prompts else None, site)
-        state["image_pixels"] = encode_array(model.display_images([image])[0])
+        state.update(frame_state(model.display_images([image])[0], cfg.frames))  # a clip: one image per frame
         state["prompts"] = list(prompts) if prompts else []
         state["prompts_editable"] = editable
         state["prompt_note"] = ""
@@ -291,7 +291,7 @@ class LogitLens(FrameTraits, PrismaWidget):
         # the reference (kl, rank) is always the model's last layer
         computed = sorted(set(shown) | {cfg.n_layers - 1})
         lens = logit_lens(model, [self._image], layers=computed, site=site, top_k=1, prompts=prompts)
-        logits = to_numpy(lens.logits[0]).astype(np.float32)  # [L, T, C]
+        logits, token_labels = frame_major_tokens(to_numpy(lens.logits[0]).astype(np.float32), lens)  # [L, T, C]
         names = self._labels
         if names is None:
             names = list(lens.class_names) if lens.class_names is not None else None
@@ -307,7 +307,7 @@ class LogitLens(FrameTraits, PrismaWidget):
             class_names=names,
             grid=tuple(lens.grid),
             n_prefix_tokens=lens.n_prefix_tokens,
-            token_labels=list(lens.token_labels),
+            token_labels=token_labels,
             site=site,
         )
         return state
