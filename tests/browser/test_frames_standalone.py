@@ -83,3 +83,27 @@ def test_an_image_lens_has_no_frame_strip(offline_page, tmp_path: Path):
     wait_painted(page)
     assert page.locator(".pw-frame-row").is_hidden()
     assert page.pw_log.problems() == []
+
+
+def test_attention_grid_film_strip_hover_a_query_in_any_frame(offline_page, tmp_path: Path, artifacts: Path):
+    import prisma_widgets as pw
+    from prisma_widgets.widgets.attention_grid import AttentionGrid
+
+    model = pw.load("mouse-video")
+    clip = zoo.moving_shapes(1, seed=4).videos[0]
+    path = AttentionGrid(model, clip, layers=[0, 3], title="mouse-video").save_html(tmp_path / "grid_clip.html")
+    page = offline_page
+    page.goto(path.as_uri())
+    wait_painted(page)
+    grid = page.locator("canvas.pw-ag-grid")
+    query = page.locator("canvas.pw-ag-query")
+    box = query.bounding_box()
+    assert box["width"] > 3 * box["height"]  # four frames side by side
+    # hover row 1, column 2 of the third frame: strip position 1 * 16 + 2 * 4 + 2
+    before = canvas_digest(grid)
+    page.mouse.move(box["x"] + box["width"] * (2 * 4 + 2.5) / 16, box["y"] + box["height"] * 1.5 / 4)
+    page.wait_for_function("() => document.querySelector('.pw-root').dataset.query === '26'")
+    assert canvas_digest(grid) != before
+    assert "t2 r1c2" in page.locator(".pw-root").text_content()
+    page.screenshot(path=str(artifacts / "attention_grid_clip.png"), full_page=True)
+    assert page.pw_log.problems() == [], page.pw_log.problems()
