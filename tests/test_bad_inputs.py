@@ -7,6 +7,7 @@ full disks: tests/test_bad_files.py and tests/test_disk_full.py.)
 
 from __future__ import annotations
 
+import functools
 import re
 from types import SimpleNamespace
 
@@ -56,8 +57,25 @@ def train(c, **kw):
     return pw.train_sae(kw.pop("data", c.x), **{"steps": 2, "batch_size": 64, "progress": False, **kw})
 
 
+@functools.lru_cache(maxsize=1)
+def video_model() -> pw.HookedViT:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=16,
+                                         num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    return pw.HookedViT(transformers.VideoMAEForVideoClassification(config).eval())
+
+
 # id: (call, error type, the problem, the fix); "disk" cases also check that no folder was made
 CASES = {
+    # ---- video models
+    "video model(an image)": (lambda c, p: video_model()(np.zeros((32, 32, 3), np.uint8)), ValueError,
+                              r"cannot read a clip from an array of shape \[32, 32, 3\]", r"\[frames, H, W, 3\]"),
+    "video model(clips with 3 frames)": (lambda c, p: video_model()(torch.zeros(1, 3, 3, 32, 32)), ValueError,
+                                         r"got \[1, 3, 3, 32, 32\]", r"\[batch, 4, 3, 32, 32\]"),
+    "video model('<missing file>')": (lambda c, p: video_model()(str(p)), FileNotFoundError, r"no video file at .*never-made",
+                                      r"or the frames as an array"),
     # ---- cache_activations: every number checked before a file is made
     "cache batch_size=0": (lambda c, p: cache(c, p, batch_size=0), ValueError,
                            r"batch_size must be an integer >= 1; got 0", r"Pass e\.g\. batch_size=32"),

@@ -75,14 +75,16 @@ def toy_tokenizer(module):
 
 def pixels(model, batch=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, 3, *model.cfg.image_size, generator=g)
+    clip = [model.cfg.input_frames] if model.cfg.is_video else []  # video models read [batch, T, 3, H, W]
+    return torch.randn(batch, *clip, 3, *model.cfg.image_size, generator=g)
 
 
 def exact(model, reference):
     """No hooks and edge hooks bit-identical; every hook within 1e-5; every resid_post is the library's block output."""
     x = pixels(model)
     seen = {}
-    handles = [b.register_forward_hook(lambda m, a, o, i=i: seen.__setitem__(i, o)) for i, b in enumerate(model.adapter.blocks)]
+    handles = [b.register_forward_hook(lambda m, a, o, i=i: seen.__setitem__(i, o[0] if isinstance(o, tuple) else o))
+               for i, b in enumerate(model.adapter.blocks)]  # TimeSformer's layers return tuples
     with torch.no_grad():
         ref = reference(model.model, x)
         for h in handles:

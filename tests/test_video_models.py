@@ -10,6 +10,7 @@ import torch
 import prisma_widgets as pw
 from prisma_widgets.analysis.readout import Readout
 from prisma_widgets.hooked.adapters import UnsupportedModelError
+from prisma_widgets.hooked.hook_points import act_name
 
 transformers = pytest.importorskip("transformers")
 
@@ -51,7 +52,7 @@ def video(request: pytest.FixtureRequest) -> tuple[pw.HookedViT, torch.nn.Module
 
 
 def test_cfg_holds_the_time_axis(video):
-    model, module, clips = video
+    model, module, _ = video
     cfg = model.cfg
     tubelet = 1 if "Timesformer" in type(module).__name__ else 2
     assert (cfg.tubelet_size, cfg.grid, cfg.is_video) == (tubelet, (2, 2), True)
@@ -112,7 +113,7 @@ def test_patching_the_whole_clip_residual_reproduces_the_clean_output(video):
 
 
 def test_readout_and_lens_go_through_the_real_head(video):
-    model, module, clips = video
+    model, _, clips = video
     if model.cfg.readout == "none":
         pytest.skip("a headless model has no classes to read out")
     last = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
@@ -226,3 +227,25 @@ def test_a_saved_video_model_folder_loads_offline(tmp_path):
     assert type(model.model).__name__ == "VivitForVideoClassification" and model.cfg.frames == 2
     assert model.labels is not None and len(model.labels) == 5
     assert np.isfinite(model(np.zeros((7, 40, 48, 3), np.uint8)).detach().numpy()).all()
+
+
+def test_videomae_without_mean_pooling_reads_token_zero_through_the_final_norm():
+    for kind in ("VideoMAEForVideoClassification", "VideoMAEModel"):
+        module = build(kind, use_mean_pooling=False)
+        model = pw.HookedViT(module)
+        clips = torch.randn(2, 4, 3, 32, 32)
+        with torch.no_grad():
+            assert torch.equal(model(clips), reference(module, clips))
+            out, cache = model.run_with_cache(clips, names_filter="blocks.1.hook_resid_post")
+            last = cache["blocks.1.hook_resid_post"]
+            rebuilt = model.adapter.project(model.adapter.pool(model.adapter.final_norm()(last)))
+        torch.testing.assert_close(rebuilt, out, atol=1e-6, rtol=1e-6)
+        assert model.cfg.pooling == "token" and model.adapter.pool_weights()[0] == 1
+
+
+def test_short_names_reach_the_temporal_hooks():
+    model = pw.HookedViT(build("TimesformerModel"))
+    with torch.no_grad():
+        _, cache = model.run_with_cache(torch.randn(1, 3, 3, 32, 32), names_filter="blocks.1.attn_time.*")
+    assert cache["pattern_time", 1].shape == (1, 4, 4, 3, 3)
+    assert act_name("attn_time_out", 0) == "blocks.0.hook_attn_time_out"

@@ -32,7 +32,7 @@ def clip(frames: int = 10, height: int = 32, width: int = 32) -> np.ndarray:
 
 def sampled_levels(model: pw.HookedViT, video: object) -> list[int]:
     frames = model.display_images(video)  # [batch, T, H, W, 3]
-    return [int(round(float(f.mean()))) for f in frames[0]]
+    return [round(float(f.mean())) for f in frames[0]]
 
 
 def test_sampling_is_uniform_like_hf_video_processors():
@@ -93,7 +93,7 @@ def test_a_video_file_is_decoded_with_pyav_and_sampled(model, tmp_path):
     write_video(path, clip(12))
     decoded = read_video(path)
     assert decoded.shape == (12, 32, 32, 3) and decoded.dtype == np.uint8
-    levels = [int(round(float(f.mean()))) for f in decoded]
+    levels = [round(float(f.mean())) for f in decoded]
     assert all(abs(a - 20 * i) <= 3 for i, a in enumerate(levels))  # lossy codec: within a few levels
     got = sampled_levels(model, path)
     assert all(abs(a - b) <= 3 for a, b in zip(got, [0, 60, 120, 180]))  # frames 0, 3, 6, 9
@@ -136,3 +136,50 @@ def test_images_are_unchanged_by_the_video_path():
     vit = pw.load("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=1)
     assert not vit.cfg.is_video and vit.cfg.frames == 1 and vit.token_labels()[1] == "r0c0"
     assert vit.preprocess(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 3, 32, 32)
+
+
+def _reference_processor(kind: str, shortest: int, crop: int) -> object:
+    """Hugging Face's own per-frame processor for the family, at this test's sizes."""
+    if kind == "videomae":
+        from transformers.models.videomae.image_processing_pil_videomae import VideoMAEImageProcessorPil as Processor
+    else:
+        from transformers.models.vivit.image_processing_vivit import VivitImageProcessor as Processor
+    return Processor(size={"shortest_edge": shortest}, crop_size={"height": crop, "width": crop})
+
+
+@pytest.mark.parametrize("kind", ["videomae", "vivit"])
+def test_frames_match_the_hf_processor(kind, model):
+    if kind == "vivit":  # ViViT resizes to 256 / 224 of the crop and rescales to [-1, 1] before normalising
+        config = transformers.VivitConfig(image_size=32, tubelet_size=[2, 16, 16], num_frames=4, hidden_size=16,
+                                          num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+        model = pw.HookedViT(transformers.VivitForVideoClassification(config).eval())
+    shortest = round(32 * (256 / 224 if kind == "vivit" else 1))
+    frames = np.random.default_rng(0).integers(0, 256, (4, 48, 64, 3), dtype=np.uint8)
+    reference = _reference_processor(kind, shortest, 32)([list(frames)], return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(model.preprocess(frames), reference, atol=1e-5, rtol=1e-5)
+
+
+def test_a_saved_processor_config_is_followed(tmp_path):
+    config = transformers.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=16,
+                                         num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    transformers.VideoMAEForVideoClassification(config).save_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text(
+        '{"size": {"shortest_edge": 40}, "crop_size": {"height": 32, "width": 32}, '
+        '"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}')
+    model = pw.load(f"hf:{tmp_path}")
+    assert model.adapter.normalization() == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    frames = np.random.default_rng(1).integers(0, 256, (4, 50, 70, 3), dtype=np.uint8)
+    processor = _reference_processor("videomae", 40, 32)
+    processor.image_mean, processor.image_std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    reference = processor([list(frames)], return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(model.preprocess(frames), reference, atol=1e-5, rtol=1e-5)
+
+
+def test_processor_settings_kept_on_the_config_are_followed():
+    config = transformers.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=16,
+                                         num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    config.image_mean, config.image_std = [0.4, 0.4, 0.4], [0.2, 0.2, 0.2]
+    model = pw.HookedViT(transformers.VideoMAEModel(config).eval())
+    assert model.adapter.normalization() == ((0.4, 0.4, 0.4), (0.2, 0.2, 0.2))
+    pixels = model.preprocess(clip(4))
+    torch.testing.assert_close(pixels[0, 1], torch.full((3, 32, 32), (20 / 255 - 0.4) / 0.2), atol=1e-5, rtol=0)

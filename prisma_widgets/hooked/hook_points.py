@@ -57,10 +57,16 @@ _ALIASES = {
     "pre": "mlp.hook_pre", "mlp_pre": "mlp.hook_pre", "post": "mlp.hook_post", "mlp_post": "mlp.hook_post",
     "pre_linear": "mlp.hook_pre_linear", "mlp_pre_linear": "mlp.hook_pre_linear",
     "ln1": "ln1.hook_normalized", "ln2": "ln2.hook_normalized",
+    # TimeSformer's temporal attention (divided space-time blocks)
+    "pattern_time": "attn_time.hook_pattern", "attn_time": "attn_time.hook_pattern",
+    "scores_time": "attn_time.hook_attn_scores", "q_time": "attn_time.hook_q", "k_time": "attn_time.hook_k",
+    "v_time": "attn_time.hook_v", "z_time": "attn_time.hook_z", "attn_time_out": "hook_attn_time_out",
+    "resid_mid_time": "hook_resid_mid_time", "ln_time": "ln_time.hook_normalized",
 }
 _GLOBAL_ALIASES = {
     "embed": "hook_embed", "pos_embed": "hook_pos_embed", "ln_final": "ln_final.hook_normalized",
     "logits": "hook_logits", "image_embed": "hook_image_embed", "pooled": "hook_pooled",
+    "time_embed": "hook_time_embed",
 }
 
 

@@ -66,7 +66,7 @@ def unknown_model_error(name: str, bundled: tuple[str, ...]) -> ValueError:
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return ValueError(
         f"unknown model {name!r}.{hint} Use a timm ViT name, 'open_clip:ViT-B-32[/pretrained-tag]', "
-        "'hf:<user>/<repository>' (Hugging Face CLIP, SigLIP, ViT, DINOv2), "
+        "'hf:<user>/<repository>' (Hugging Face CLIP, SigLIP, ViT, DINOv2; VideoMAE, TimeSformer, ViViT), "
         f"or a bundled model ({', '.join(bundled)})."
     )
 
@@ -207,7 +207,8 @@ def load(
     ``name`` is a timm model name (``"vit_base_patch16_224"``,
     ``"timm/vit_small_patch16_224.augreg_in21k_ft_in1k"``), an open_clip spec (``"open_clip:ViT-B-32"``,
     ``"open_clip:ViT-B-32/openai"``, ``"open_clip:hf-hub:timm/ViT-B-16-SigLIP"``), a Hugging Face repository (``"hf:openai/clip-vit-base-patch32"``,
-    ``"hf:facebook/dinov2-small"``; CLIP, SigLIP, ViT and DINOv2 models, with ``pip install 'prisma-widgets[hf]'``)
+    ``"hf:facebook/dinov2-small"``; CLIP, SigLIP, ViT and DINOv2 models, and the video models VideoMAE,
+    TimeSformer and ViViT: ``"hf:MCG-NJU/videomae-base-finetuned-kinetics"``; with ``pip install 'prisma-widgets[hf]'``)
     or a bundled offline model (``"mouse-vit"``, ``"mouse-clip"``). Extra keyword arguments go to
     ``timm.create_model`` / ``open_clip.create_model`` / ``from_pretrained`` (``img_size``, ``depth`` ...).
 

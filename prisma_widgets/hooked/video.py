@@ -35,7 +35,8 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no video file at {path!r}")
+        raise FileNotFoundError(f"no video file at {path!r}: pass the path of a video file (MP4, WebM ...) that "
+                                "exists, or the frames as an array [frames, H, W, 3]")
     try:
         import av
     except ImportError as err:

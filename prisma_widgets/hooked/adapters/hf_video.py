@@ -184,9 +184,8 @@ class HFVideoAdapter(HFVisionAdapter):
         def transform(image: Any) -> torch.Tensor:
             from PIL import Image
 
-            w, h = image.size
-            scale = shortest / min(w, h)
-            size = (max(width, round(w * scale)), max(height, round(h * scale)))
+            w, h = image.size  # the shortest edge to `shortest`, the long side floored (HF's resize)
+            size = (shortest, int(shortest * h / w)) if w <= h else (int(shortest * w / h), shortest)
             image = image.convert("RGB").resize(size, Image.BILINEAR)
             left, top = (size[0] - width) // 2, (size[1] - height) // 2
             image = image.crop((left, top, left + width, top + height))
@@ -204,6 +203,8 @@ class HFVideoAdapter(HFVisionAdapter):
         (``x / 127.5 - 1``, then normalised) folded into its mean and std."""
         model_type = str(self.vision.config.model_type)
         ratio, mean, std, offset = _PROCESSING[model_type]
+        config = self.module.config  # processor settings kept on the config (the video mouse keeps them there)
+        mean, std = tuple(getattr(config, "image_mean", None) or mean), tuple(getattr(config, "image_std", None) or std)
         saved = _saved_processor(self.module)
         if saved:
             crop = saved.get("crop_size") or {}
