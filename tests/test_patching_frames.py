@@ -70,9 +70,9 @@ def test_every_frame_at_once_is_the_clean_run_and_attribution_sums_positions(set
         torch.testing.assert_close(per_frame.values[:, t], expected, atol=1e-4, rtol=1e-4)
 
 
-def test_position_sets_need_a_position_axis(setup):
+def test_position_sets_are_offered_and_checked(setup):
     model, clean, corrupted = setup
-    with pytest.raises(ValueError, match="does not apply"):
-        patch(model, clean, corrupted, metric=metric, site="pattern", by="frame", progress=False)
+    with pytest.raises(ValueError, match=r"does not apply.*'frame', 'tube'"):
+        patch(model, clean, corrupted, metric=metric, site="z", by="frames", progress=False)
     with pytest.raises(ValueError, match=r"cell must be in \[0, 4\)"):
         run_patched(model, clean, corrupted, "resid_pre", "frame", 0, cell=4)
