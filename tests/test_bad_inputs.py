@@ -274,6 +274,10 @@ CASES = {
                           r"at least 8 pixels"),
     "zoo.scenes max_objects=12": (lambda c, p: pw.zoo.scenes(2, max_objects=12), ValueError,
                                   r"max_objects must be an integer >= 2 and <= 9; got 12", r"3x3 layout"),
+    "zoo.moving_shapes frames=1": (lambda c, p: pw.zoo.moving_shapes(2, frames=1), ValueError,
+                                   r"frames must be an integer >= 2 and <= 64; got 1", r"frames=8"),
+    "zoo.moving_shapes size=8": (lambda c, p: pw.zoo.moving_shapes(2, size=8), ValueError,
+                                 r"size must be an integer >= 16; got 8", r"at least 16 pixels"),
     # ---- the activation store
     "store.read past the end": (lambda c, p: c.store.read(0, 10**6), ValueError,
                                 r"stop must be an integer >= 0 and <= 384; got 1000000", r"rows 0\.\.384"),

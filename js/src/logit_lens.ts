@@ -11,11 +11,13 @@ import "./logit_lens/style.css";
 import { type LensData, type Mode, MODES, layerPos, legendPos, readLens, top1, top1Counts } from "./logit_lens/data";
 import { type ShownScale, drawChart, drawMap, drawMapColorbar, tokenColours } from "./logit_lens/draw";
 import { type Rect, mapSize, nextLayerPos, patchTokenAt } from "./logit_lens/layout";
+import { sliceLens } from "./logit_lens/frames";
 import { PromptPanel, legendItems, topRows } from "./logit_lens/panels";
 import type { LogitLensTraits } from "./logit_lens/traits";
 import { pixelsToCanvas, scratch, sizeCanvas } from "./shared/canvas";
 import { COLORMAP_OPTIONS } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
+import { FrameStrip, clipToken, framePixels, localToken } from "./shared/frames";
 import { arrowStep } from "./shared/patches";
 import { cssRgb } from "./shared/raster";
 import { localPoint } from "./shared/pointer";
@@ -45,6 +47,8 @@ const DATA_KEYS: Key[] = [
   "layer_indices",
   "class_names",
   "max_entropy",
+  "frames",
+  "frame_pixels",
 ];
 const LOOK_KEYS: Key[] = ["theme", "title", "size"];
 const DRAW_KEYS: Key[] = ["layer", "patch", "target_class", "mode", "normalization", "colormap", "show_labels", "opacity"];
@@ -73,7 +77,9 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     labels: HTMLInputElement;
   };
 
-  private data: LensData | null = null;
+  private data: LensData | null = null; // the shown token frame's lens (the whole lens for an image)
+  private full: LensData | null = null; // a clip's whole lens
+  private readonly frameStrip: FrameStrip;
   /** each prompt's palette slot, kept across prompt edits: a prompt keeps its colour while it stays */
   private readonly colourMemory = new Map<string, number>();
   private mapRect: Rect = { x: 0, y: 0, w: 1, h: 1 };
@@ -93,6 +99,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     this.slider = el("input", { cls: "pw-ll-slider", attrs: { type: "range", min: "0", max: "0", step: "1", "aria-label": "layer" } });
     this.layerLabel = el("span", { cls: "pw-ll-layer-label pw-no-export" }); // the slider's read-out: the export's caption names the layer
     const layerRow = el("div", { cls: "pw-ll-layer-row" }, [this.playButton, this.slider, this.layerLabel]);
+    this.frameStrip = new FrameStrip((f) => this.setTraits({ frame: f }), () => Number(this.get("play_interval_ms") ?? 700));
     this.mapLabel = el("div", { cls: "pw-ll-map-label pw-export-text" });
     this.mapCanvas = el("canvas", {
       cls: "pw-canvas pw-ll-map",
@@ -114,18 +121,48 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     const left = el("div", { cls: "pw-ll-left" }, [this.mapLabel, this.mapCanvas, this.prefixBar, this.colorbarCanvas]);
     const mid = el("div", { cls: "pw-ll-mid" }, [el("div", { cls: "pw-ll-section-title", text: "top-1 classes at this layer" }), this.legendEl, this.prompts.root]);
     const right = el("div", { cls: "pw-ll-right" }, [this.detailTitle, table, this.chartCanvas]);
-    this.root.append(this.titleEl, this.toolbar, layerRow, this.errorEl, el("div", { cls: "pw-ll-body" }, [left, mid, right]), this.statusEl);
+    this.root.append(this.titleEl, this.toolbar, layerRow, this.frameStrip.root, this.errorEl, el("div", { cls: "pw-ll-body" }, [left, mid, right]), this.statusEl);
 
     this.controls = this.buildToolbar();
     this.bindPointer();
     this.bindTraits({ data: DATA_KEYS, look: LOOK_KEYS, draw: DRAW_KEYS });
     this.onChange(PROMPT_KEYS, () => this.prompts.sync());
+    this.onChange(["frame"], () => {
+      this.data = null; // re-sliced from the clip's lens, with that frame's image
+      this.requestRebuild();
+    });
     this.rebuild();
   }
 
   // ------------------------------------------------------------------ model
   protected dropData(): void {
     this.data = null;
+    this.full = null;
+  }
+
+  /** Clip layout: token frames and the shown one (1 and 0 for an image). */
+  private frames(): { frames: number; frame: number } {
+    const frames = Math.max(1, Number(this.get("frames") ?? 1));
+    return { frames, frame: Math.max(0, Math.min(frames - 1, Number(this.get("frame") ?? 0))) };
+  }
+
+  /** The lens the view draws: the shown frame's slice of a clip's lens. */
+  private readData(): LensData {
+    if (!this.full) this.full = readLens(this.model, this.colourMemory);
+    const { frames, frame } = this.frames();
+    return frames > 1 ? sliceLens(this.full, frame, framePixels(this.get("frame_pixels"), frame)) : this.full;
+  }
+
+  /** The selected `patch` (a clip token) as a position in the shown frame, and back. */
+  private localPatch(): number {
+    const d = this.data;
+    const p = this.get("patch") ?? 0;
+    return d && this.frames().frames > 1 ? localToken(p, d.nPrefix, d.rows, d.cols) : p;
+  }
+
+  private clipPatch(local: number): number {
+    const d = this.data;
+    return d && this.frames().frames > 1 ? clipToken(local, d.nPrefix, d.rows, d.cols, this.frames().frame) : local;
   }
 
   // ------------------------------------------------------------------ toolbar
@@ -180,6 +217,8 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
       this.slider.disabled = d.L <= 1;
       this.playButton.disabled = d.L <= 1;
     }
+    const { frames, frame } = this.frames();
+    this.frameStrip.sync(frame, frames, frames > 1 ? `t${frame}` : "");
   }
 
   // ------------------------------------------------------------------ selection helpers
@@ -195,7 +234,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
 
   private shownToken(): number {
     const d = this.data;
-    const t = this.preview ?? this.get("patch") ?? 0;
+    const t = this.preview ?? this.localPatch();
     return d ? Math.min(d.T - 1, Math.max(0, t)) : 0;
   }
 
@@ -216,7 +255,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
   protected rebuild(): void {
     try {
       this.errorEl.textContent = "";
-      if (!this.data) this.data = readLens(this.model, this.colourMemory);
+      if (!this.data) this.data = this.readData();
       const d = this.data;
       this.applyTheme();
       const title = this.get("title") ?? "";
@@ -277,6 +316,7 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     ds.paints = String(this.paints);
     ds.layer = String(this.get("layer"));
     ds.patch = String(this.shownToken());
+    ds.frame = String(this.frames().frame);
     ds.mode = this.mode();
     ds.targetClass = String(this.get("target_class"));
     this.root.dispatchEvent(new CustomEvent("pw-paint", { detail: { ms: performance.now() - t0 } }));
@@ -339,7 +379,8 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
 
   private clickToken(token: number): void {
     this.preview = null;
-    if (token !== this.get("patch")) this.setTraits({ patch: token });
+    const patch = this.clipPatch(token);
+    if (patch !== this.get("patch")) this.setTraits({ patch });
     this.draw();
   }
 
@@ -380,10 +421,10 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
     listen(this.mapCanvas, "keydown", (ev) => {
       const d = this.data;
       if (!d) return;
-      const next = arrowStep(this.get("patch"), ev.key, d.rows, d.cols, d.nPrefix);
+      const next = arrowStep(this.localPatch(), ev.key, d.rows, d.cols, d.nPrefix);
       if (next !== null) {
         ev.preventDefault();
-        this.setTraits({ patch: next });
+        this.setTraits({ patch: this.clipPatch(next) });
       } else if (ev.key === "PageUp" || ev.key === "PageDown") {
         const lp = Math.max(0, Math.min(d.L - 1, this.lp() + (ev.key === "PageUp" ? 1 : -1)));
         ev.preventDefault();
@@ -405,11 +446,13 @@ export class LogitLensView extends WidgetView<LogitLensTraits> {
   }
 
   protected pngName(): string {
-    return `logit_lens_L${this.get("layer")}_${this.mode()}.png`;
+    const { frames, frame } = this.frames();
+    return `logit_lens_L${this.get("layer")}${frames > 1 ? `_t${frame}` : ""}_${this.mode()}.png`;
   }
 
   override destroy(): void {
     if (this.playTimer) clearInterval(this.playTimer);
+    this.frameStrip.stop();
     super.destroy();
   }
 }

@@ -30,6 +30,9 @@ SITES = {
 }
 # by -> the named activation axes patched one cell at a time, in the result's axis order
 BY = {"position": ("position",), "head": ("head",), "head_position": ("position", "head"), "layer": ()}
+#: position sets of a clip, patched a set at a time: every patch of one token frame, or one patch through
+#: every frame (a tube); an image is one frame, so its "frame" is every patch and its tubes single patches
+GROUPS = {"frame": "frame", "tube": "tube"}
 
 Metric = Callable[[torch.Tensor], torch.Tensor]
 
@@ -59,13 +62,38 @@ class PatchingResult:
 
 def _patched_dims(layout: tuple[str, ...], by: str) -> tuple[int, ...]:
     """Indices (into the activation's axes after batch) that ``by`` patches one cell at a time."""
-    return tuple(layout.index(axis) for axis in BY[by])
+    return tuple(layout.index(axis) for axis in BY.get(by, ("position",)))
 
 
-def _variant_masks(shape: tuple[int, ...], dims: tuple[int, ...], lo: int, hi: int) -> torch.Tensor:
-    """Boolean masks ``[hi - lo, *shape]``: what variants ``lo .. hi-1`` patch (built per chunk, never all at once)."""
+def position_groups(cfg: Any, by: str) -> list[list[int]] | None:
+    """The token positions each variant of ``by="frame"`` / ``"tube"`` patches (``None`` for the other ``by``).
+
+    Example:
+        >>> import prisma_widgets as pw
+        >>> cfg = pw.load("mouse-video").cfg            # 4 token frames of 4 x 4 patches
+        >>> position_groups(cfg, "frame")[1][:3], position_groups(cfg, "tube")[5]
+        ([16, 17, 18], [5, 21, 37, 53])
+    """
+    if by == "frame":
+        return [cfg.frame_tokens(t) for t in range(cfg.frames)]
+    if by == "tube":
+        rows, cols = cfg.grid
+        return [cfg.tube_tokens(r, c) for r in range(rows) for c in range(cols)]
+    return None
+
+
+def _variant_masks(shape: tuple[int, ...], dims: tuple[int, ...], lo: int, hi: int,
+                   groups: list[list[int]] | None = None) -> torch.Tensor:
+    """Boolean masks ``[hi - lo, *shape]``: what variants ``lo .. hi-1`` patch (built per chunk, never all at once).
+    With ``groups``, variant ``v`` patches the positions ``groups[v]`` along the one axis in ``dims``."""
     n = hi - lo
     mask = torch.zeros(n, *shape, dtype=torch.bool)
+    if groups is not None:
+        for j in range(n):
+            index: list[Any] = [j] + [slice(None)] * len(shape)
+            index[1 + dims[0]] = torch.as_tensor(groups[lo + j])
+            mask[tuple(index)] = True
+        return mask
     if not dims:
         mask[:] = True
         return mask
@@ -109,6 +137,10 @@ def _axis_labels(model: HookedViT, axes: tuple[str, ...], layers: list[int]) -> 
         labels["position"] = model.token_labels()
     if "head" in axes:
         labels["head"] = [f"H{h}" for h in range(model.cfg.n_heads)]
+    if "frame" in axes:
+        labels["frame"] = [f"t{t}" for t in range(model.cfg.frames)]
+    if "tube" in axes:
+        labels["tube"] = [f"r{r}c{c}" for r in range(model.cfg.grid[0]) for c in range(model.cfg.grid[1])]
     return labels
 
 
@@ -132,6 +164,9 @@ def patch(
     ``direction="denoise"`` puts clean activations into the corrupted run, ``"noise"`` the reverse. The metric
     (default: clean-top minus corrupted-top logit) is normalised so 0 is the corrupted run and 1 the clean run.
     ``method="attribution"`` estimates the same cells from one forward and one backward pass.
+    ``by`` picks the cells: ``"position"``, ``"head"``, ``"head_position"``, ``"layer"``, or a clip's position sets
+    ``"frame"`` (every patch of one token frame) and ``"tube"`` (one patch through every frame; see
+    :func:`position_groups`).
     ``memory_budget`` (bytes) sizes the chunks of variants run in one forward: half the free GPU memory by
     default, 128 MB on CPU (where smaller chunks run faster).
     ``on_progress(done, total)`` is called after every chunk of variants (and once at the end); with
@@ -152,6 +187,7 @@ def patch(
         raise ValueError(f"site must be one of {sorted(SITES)}; got {site!r}")
     suffix, layout = SITES[site]
     allowed = [b for b, axes in BY.items() if set(axes) <= set(layout)]
+    allowed += list(GROUPS) if "position" in layout else []
     if by not in allowed:
         raise ValueError(f"by={by!r} does not apply to site={site!r}; choose one of {allowed}")
     if direction not in ("denoise", "noise"):
@@ -185,15 +221,17 @@ def patch(
 
     act_shape = tuple(source_cache[names[0]].shape[1:])
     dims = _patched_dims(layout, by)
-    cell_axes = BY[by]
-    n_variants = int(torch.tensor([act_shape[d] for d in dims]).prod()) if dims else 1
+    groups = position_groups(cfg, by)
+    cell_axes = BY.get(by, (by,))
+    n_variants = (len(groups) if groups is not None
+                  else int(torch.tensor([act_shape[d] for d in dims]).prod()) if dims else 1)
     axes = ("layer", *cell_axes)
     labels = _axis_labels(model, axes, layers)
     common = dict(axes=axes, labels=labels, site=site, by=by, direction=direction,
                   clean_metric=clean_m, corrupted_metric=corrupted_m)
 
     if method == "attribution":
-        change = _attribution(model, base_px, source_cache, names, dims, metric)
+        change = _attribution(model, base_px, source_cache, names, dims, metric, groups)
         base_m = corrupted_m if direction == "denoise" else clean_m
         values = normalise(base_m + change).float()  # first order: patched metric = base metric + change
         if on_progress is not None:
@@ -211,7 +249,7 @@ def patch(
             source = source_cache[name]
             row: list[float] = []
             for lo in range(0, n_variants, chunk):
-                mask = _variant_masks(act_shape, dims, lo, min(lo + chunk, n_variants)).to(source.device)
+                mask = _variant_masks(act_shape, dims, lo, min(lo + chunk, n_variants), groups).to(source.device)
                 n = mask.shape[0]
 
                 def put_source(act: torch.Tensor, hook: Any, mask: torch.Tensor = mask, n: int = n) -> torch.Tensor:
@@ -263,7 +301,7 @@ def run_patched(
     if site not in SITES:
         raise ValueError(f"site must be one of {sorted(SITES)}; got {site!r}")
     suffix, layout = SITES[site]
-    if by not in BY or not set(BY[by]) <= set(layout):
+    if not (by in BY and set(BY[by]) <= set(layout)) and not (by in GROUPS and "position" in layout):
         raise ValueError(f"by={by!r} does not apply to site={site!r}")
     if direction not in ("denoise", "noise"):
         raise ValueError(f"direction must be 'denoise' or 'noise'; got {direction!r}")
@@ -275,10 +313,12 @@ def run_patched(
         _, cache = model.run_with_cache(source_px, names_filter=[name])
         source = cache[name]
         dims = _patched_dims(layout, by)
-        n_cells = int(torch.tensor([source.shape[1 + d] for d in dims]).prod()) if dims else 1
+        groups = position_groups(model.cfg, by)
+        n_cells = (len(groups) if groups is not None
+                   else int(torch.tensor([source.shape[1 + d] for d in dims]).prod()) if dims else 1)
         if not 0 <= int(cell) < n_cells:
             raise ValueError(f"cell must be in [0, {n_cells}) for by={by!r}; got {cell}")
-        mask = _variant_masks(tuple(source.shape[1:]), dims, int(cell), int(cell) + 1)[0].to(source.device)
+        mask = _variant_masks(tuple(source.shape[1:]), dims, int(cell), int(cell) + 1, groups)[0].to(source.device)
 
         def put_source(act: torch.Tensor, hook: Any) -> torch.Tensor:
             return torch.where(mask, source, act)
@@ -287,7 +327,7 @@ def run_patched(
 
 
 def _cell_shape(cell_axes: tuple[str, ...], cfg: Any) -> tuple[int, ...]:
-    sizes = {"position": cfg.n_tokens, "head": cfg.n_heads}
+    sizes = {"position": cfg.n_tokens, "head": cfg.n_heads, "frame": cfg.frames, "tube": cfg.grid[0] * cfg.grid[1]}
     return tuple(sizes[a] for a in cell_axes)
 
 
@@ -315,7 +355,8 @@ def _progress(total: int, enabled: bool, description: str) -> Any:
 
 
 def _attribution(
-    model: HookedViT, base_px: torch.Tensor, source_cache: Any, names: list[str], dims: tuple[int, ...], metric: Metric
+    model: HookedViT, base_px: torch.Tensor, source_cache: Any, names: list[str], dims: tuple[int, ...], metric: Metric,
+    groups: list[list[int]] | None = None,
 ) -> torch.Tensor:
     """Gradient times activation difference, summed over the cells each variant would patch: ``[layer, variant]``."""
     kept: dict[str, torch.Tensor] = {}
@@ -341,5 +382,7 @@ def _attribution(
         if dims:  # summed keeps the patched axes in ascending order; put them in the result's order
             order = sorted(dims)
             summed = summed.permute([order.index(d) for d in dims])
+        if groups is not None:  # a position set's estimate: the sum over its positions
+            summed = torch.stack([summed[g].sum() for g in groups])
         rows.append(summed.reshape(-1))
     return torch.stack(rows).double().cpu()

@@ -30,6 +30,8 @@ from ._base import (
     to_numpy,
 )
 from ._layout import as_uint8_images, default_token_labels, infer_layout
+from .attention_frames import clip_grid_parts, strip_frame, strip_position
+from .frames import FrameTraits
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
@@ -116,7 +118,7 @@ def grid_state(
     }
 
 
-class AttentionGrid(PrismaWidget):
+class AttentionGrid(FrameTraits, PrismaWidget):
     """Layers x heads thumbnails of attention for one query token, over the image.
 
     Args:
@@ -127,6 +129,9 @@ class AttentionGrid(PrismaWidget):
         precision: ``"uint8"`` (default; each pattern row quantised with its own scale, absolute error
             at most ``max(row) / 510``) or ``"float32"`` (exact, 4x the bytes).
         image_labels: names for the image switcher (shown as text).
+        attention: a video model's clips are shown as film strips (every token frame side by side: hover a
+            query at ``(t, r, c)``, see its attention over all frames); for divided space-time attention
+            (TimeSformer) ``"space"`` (default) or ``"time"`` picks which attention is shown.
         **traits: initial values of the synced traits below.
 
     Synced traits (set them from Python and the view follows; the view sets them when clicked):
@@ -185,6 +190,8 @@ class AttentionGrid(PrismaWidget):
     show_detail = traitlets.Bool(True).tag(sync=True)
     summary = traitlets.Enum(SUMMARIES, default_value="none").tag(sync=True)
     sort_heads = traitlets.Bool(False).tag(sync=True)
+    #: a clip's attention: "joint" space-time, or a divided model's "space" or "time" (widgets/attention_frames.py)
+    attention = traitlets.Enum(("joint", "space", "time"), default_value="joint").tag(sync=True)
     # look
     thumb_size = traitlets.Int(64, min=16, max=512).tag(sync=True)
     opacity = traitlets.Float(0.8, min=0.0, max=1.0).tag(sync=True)
@@ -199,6 +206,7 @@ class AttentionGrid(PrismaWidget):
         rollout: bool = False,
         precision: str = "uint8",
         image_labels: Sequence[str] | None = None,
+        attention: str | None = None,
         **traits: Any,
     ) -> None:
         import torch
@@ -211,28 +219,35 @@ class AttentionGrid(PrismaWidget):
         for lay in layer_list:
             if not 0 <= lay < cfg.n_layers:
                 raise ValueError(f"layer {lay} out of range: the model has {cfg.n_layers} layers")
-        # rollout needs every layer from the first up to the last shown
-        needed = list(range(max(layer_list) + 1)) if rollout else layer_list
-        names = {f"blocks.{i}.attn.hook_pattern" for i in needed}
-        batch = images if isinstance(images, (list, tuple)) else [images]
-        with torch.no_grad():
-            _, cache = model.run_with_cache(batch, names_filter=lambda n: n in names)
-        full = np.stack([to_numpy(cache[f"blocks.{i}.attn.hook_pattern"]).astype(np.float32) for i in needed], 1)
-        shown = full[:, [needed.index(i) for i in layer_list]]
-        roll = attention_rollout(full)[:, [needed.index(i) for i in layer_list]] if rollout else None
-        display = model.display_images(batch)
+        if cfg.is_video:  # a clip: its token frames side by side, a film strip (widgets/attention_frames.py)
+            parts = clip_grid_parts(model, images, layer_list, rollout, attention)
+            shown, display, roll, grid = parts["patterns"], parts["display"], parts["rollout"], parts["grid"]
+            labels = parts["token_labels"]
+        else:
+            # rollout needs every layer from the first up to the last shown
+            needed = list(range(max(layer_list) + 1)) if rollout else layer_list
+            names = {f"blocks.{i}.attn.hook_pattern" for i in needed}
+            batch = images if isinstance(images, (list, tuple)) else [images]
+            with torch.no_grad():
+                _, cache = model.run_with_cache(batch, names_filter=lambda n: n in names)
+            full = np.stack([to_numpy(cache[f"blocks.{i}.attn.hook_pattern"]).astype(np.float32) for i in needed], 1)
+            shown = full[:, [needed.index(i) for i in layer_list]]
+            roll = attention_rollout(full)[:, [needed.index(i) for i in layer_list]] if rollout else None
+            display = model.display_images(batch)
+            grid, labels = tuple(cfg.grid), list(model.token_labels())
         state = grid_state(
             shown,
             display,
-            grid=tuple(cfg.grid),
+            grid=grid,
             n_prefix_tokens=cfg.n_prefix_tokens,
-            token_labels=list(model.token_labels()),
+            token_labels=labels,
             layers=layer_list,
             heads=heads,
             rollout=roll,
             precision=precision,
             image_labels=image_labels,
         )
+        state = {"frames": cfg.frames, "attention": parts["attention"] if cfg.is_video else "joint", **state}
         state["model_name"] = str(model.name or "")
         self._init_traits(state)
         self._apply_options(traits)
@@ -312,6 +327,19 @@ class AttentionGrid(PrismaWidget):
     @traitlets.validate("query")
     def _v_query(self, proposal: Any) -> int:
         return check_position(proposal["value"], len(self.token_labels), "query", "token position")
+
+    @traitlets.observe("query", "frame")
+    def _sync_frame(self, change: Any) -> None:
+        """A clip: ``frame`` is the query's token frame; a new frame moves the query to its (row, col) there."""
+        if self.frames <= 1 or self.query < self.n_prefix_tokens:
+            return
+        grid, n = (self.grid[0], self.grid[1]), self.n_prefix_tokens
+        now = strip_frame(self.query, grid, self.frames, n)
+        if change["name"] == "query" and now != self.frame:
+            self.frame = now
+        elif change["name"] == "frame" and now != self.frame:
+            row, col = divmod(self.query - n, grid[1])
+            self.query = strip_position(self.frame, row, col % (grid[1] // self.frames), grid, self.frames, n)
 
     @traitlets.validate("image_index")
     def _v_image_index(self, proposal: Any) -> int:

@@ -49,7 +49,8 @@ from ._base import (
     quantize_rows,
     to_numpy,
 )
-from ._layout import as_uint8_image, default_token_labels, infer_layout
+from ._layout import infer_layout
+from .frames import FrameTraits, frame_major_tokens, frame_state, frame_token_labels, infer_frame_layout
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
@@ -158,12 +159,12 @@ def lens_state(
 # --------------------------------------------------------------------------------------------------
 # widget
 # --------------------------------------------------------------------------------------------------
-class LogitLens(PrismaWidget):
+class LogitLens(FrameTraits, PrismaWidget):
     """The logit lens of one image: every patch's prediction at every layer, over the image.
 
     Args:
         model: a :class:`prisma_widgets.HookedViT` (timm classifier or open_clip CLIP).
-        image: one image (PIL, array HWC/CHW, path).
+        image: one image (PIL, array HWC/CHW, path); for a video model one clip ([T, H, W, 3], frames, a file).
         labels: display names for the classes (default: the model's labels, or the prompts for CLIP).
         prompts: CLIP only: the texts to read out against (editable in the view; the kernel recomputes).
         layers: which layers (default all); the last one is the reference for ``kl`` and ``rank``.
@@ -264,7 +265,7 @@ class LogitLens(PrismaWidget):
         self._labels = list(labels) if labels is not None else None
         self._layers_arg = layer_list(layers, cfg.n_layers)
         state = self._compute(check_strings(prompts, "prompts") if prompts else None, site)
-        state["image_pixels"] = encode_array(model.display_images([image])[0])
+        state.update(frame_state(model.display_images([image])[0], cfg.frames))  # a clip: one image per frame
         state["prompts"] = list(prompts) if prompts else []
         state["prompts_editable"] = editable
         state["prompt_note"] = ""
@@ -293,7 +294,7 @@ class LogitLens(PrismaWidget):
         # the reference (kl, rank) is always the model's last layer
         computed = sorted(set(shown) | {cfg.n_layers - 1})
         lens = logit_lens(model, [self._image], layers=computed, site=site, top_k=1, prompts=prompts)
-        logits = to_numpy(lens.logits[0]).astype(np.float32)  # [L, T, C]
+        logits, token_labels = frame_major_tokens(to_numpy(lens.logits[0]).astype(np.float32), lens)  # [L, T, C]
         names = self._labels
         if names is None:
             names = list(lens.class_names) if lens.class_names is not None else None
@@ -309,7 +310,7 @@ class LogitLens(PrismaWidget):
             class_names=names,
             grid=tuple(lens.grid),
             n_prefix_tokens=lens.n_prefix_tokens,
-            token_labels=list(lens.token_labels),
+            token_labels=token_labels,
             site=site,
         )
         return state
@@ -348,7 +349,8 @@ class LogitLens(PrismaWidget):
             logits: a :class:`~prisma_widgets.analysis.logit_lens.LogitLensResult` (its first image), or
                 logits ``[layers, tokens, classes]`` / ``[1, layers, tokens, classes]`` (numpy or torch).
                 The last layer is the reference for ``kl`` and ``rank``.
-            image: the image (uint8 or float HWC/CHW, PIL); ``None`` draws on grey.
+            image: the image (uint8 or float HWC/CHW, PIL), or with ``frames=F`` a clip ``[T, H, W, 3]``
+                (tokens ``prefix + F x rows x cols``, frame-major); ``None`` draws on grey.
             grid, n_prefix_tokens, token_labels, layers, class_names: the layout and names (taken from
                 a LogitLensResult; inferred for square grids otherwise).
             prompts: the CLIP prompts of this lens, shown read-only (no model here to recompute).
@@ -371,11 +373,13 @@ class LogitLens(PrismaWidget):
             raise ValueError(
                 f"logits must be [layers, tokens, classes] or [1, layers, tokens, classes], got {arr.shape}"
             )
-        g, prefix = infer_layout(arr.shape[1], grid, n_prefix_tokens)
+        frames = check_int(traits.pop("frames", 1), "frames", at_least=1, example=4)  # a clip: its token frames
+        g, prefix = (infer_frame_layout(arr.shape[1], frames, grid, n_prefix_tokens) if frames > 1
+                     else infer_layout(arr.shape[1], grid, n_prefix_tokens))
         layer_list = list(range(arr.shape[0])) if layers is None else [int(x) for x in layers]
         if len(layer_list) != arr.shape[0]:
             raise ValueError(f"{len(layer_list)} layer indices for {arr.shape[0]} layers of logits")
-        labels = list(token_labels) if token_labels is not None else default_token_labels(g, prefix)
+        labels = list(token_labels) if token_labels is not None else frame_token_labels(g, prefix, frames)
         if class_names is None and prompts:
             class_names = list(prompts)
         if class_names is not None and len(class_names) != arr.shape[-1]:
@@ -393,8 +397,7 @@ class LogitLens(PrismaWidget):
             token_labels=labels,
             site=site,
         )
-        display = as_uint8_image(image)
-        state["image_pixels"] = encode_array(display) if display is not None else {}
+        state.update(frame_state(image, frames))  # image_pixels, and for a clip its frames as images
         state["prompts"] = [str(p) for p in prompts] if prompts else []
         state["prompts_editable"] = False
         note = "read-only: built from arrays, there is no model to recompute the lens"

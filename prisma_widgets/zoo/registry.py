@@ -14,13 +14,15 @@ from typing import Any
 
 import torch
 
+from .clips import MOTIONS
 from .shapes import SHAPE_CLASSES
+from .video import create_video_mouse
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS_DIR = HERE / "weights"
 CARDS_DIR = HERE / "cards"
 
-BUNDLED: tuple[str, ...] = ("mouse-vit", "mouse-clip")
+BUNDLED: tuple[str, ...] = ("mouse-vit", "mouse-clip", "mouse-video")
 
 IMAGE_SIZE = 64
 PATCH = 8
@@ -56,8 +58,10 @@ def _check_name(name: str) -> None:
 
 
 def create(name: str) -> torch.nn.Module:
-    """A freshly initialised (untrained) module of the mouse architecture, built by timm / open_clip."""
+    """A freshly initialised (untrained) module of the mouse architecture, built by timm / open_clip / transformers."""
     _check_name(name)
+    if name == "mouse-video":
+        return create_video_mouse()
     if name == "mouse-vit":
         import timm
 
@@ -174,7 +178,7 @@ def load_into(name: str, model: torch.nn.Module, path: str | Path) -> None:
 
 def build(name: str, device: str | torch.device | None = None, weights: str | Path | None = None
           ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The bundled model ``name`` as a real timm / open_clip module with its shipped weights, in eval mode.
+    """The bundled model ``name`` as a real timm / open_clip / transformers module with its shipped weights, in eval mode.
 
     Returns ``(module, meta)`` with ``meta = {"labels", "card", "weights"}`` and, for CLIP, ``"tokenizer"``
     (open_clip's bundled tokenizer, ``list[str] -> LongTensor [n, 32]``) and ``"prompts"`` (the zero-shot
@@ -194,7 +198,8 @@ def build(name: str, device: str | torch.device | None = None, weights: str | Pa
     model.eval()
     if device is not None:
         model.to(device)
-    meta: dict[str, Any] = {"labels": list(SHAPE_CLASSES), "card": str(card_path(name)),
+    labels = list(MOTIONS) if name == "mouse-video" else list(SHAPE_CLASSES)
+    meta: dict[str, Any] = {"labels": labels, "card": str(card_path(name)),
                             "weights": str(Path(weights) if weights is not None else weights_path(name))}
     if name == "mouse-clip":
         meta["tokenizer"] = tokenizer()

@@ -105,10 +105,10 @@ def _mask(cls: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 # rendering
 
 
-def _backgrounds(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+def backgrounds(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """Dark textured backgrounds: a base colour, a smooth gradient and a sinusoidal texture (stripes).
 
-    Pixel noise is added over the whole image (objects included) by :func:`_finish`.
+    Pixel noise is added over the whole image (objects included) by :func:`finish`.
     """
     x = (np.arange(size, dtype=np.float32) + 0.5) / size
     base = rng.uniform(10, 85, (n, 1, 1, 3)).astype(np.float32)
@@ -127,7 +127,7 @@ def _backgrounds(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 
 
 @dataclass
-class _Objects:
+class Objects:
     cls: np.ndarray  # [m] int
     colour: np.ndarray  # [m] int
     cx: np.ndarray  # [m] float pixels
@@ -138,7 +138,7 @@ class _Objects:
     shade: np.ndarray  # [m, 3] colour jitter
 
 
-def _paint(canvas: np.ndarray, ids: np.ndarray, objs: _Objects) -> np.ndarray:
+def paint(canvas: np.ndarray, ids: np.ndarray, objs: Objects) -> np.ndarray:
     """Paint objects into ``canvas`` [n,H,W,3] float (later objects of an image on top) and ``ids`` [n,H,W].
 
     ``ids`` receives ``1 + the object's index within its image`` (0 = background). Vectorised layer by layer:
@@ -172,7 +172,7 @@ def _paint(canvas: np.ndarray, ids: np.ndarray, objs: _Objects) -> np.ndarray:
     return table
 
 
-def _finish(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def finish(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Per-image Gaussian pixel noise (sigma 4-14) over everything, then clip to uint8."""
     n = canvas.shape[0]
     sigma = rng.uniform(4, 14, (n, 1, 1, 1)).astype(np.float32)
@@ -214,7 +214,7 @@ def _single(n: int, seed: int, size: int):
     margin = radius * 0.9
     cx = rng.uniform(margin, size - margin)
     cy = rng.uniform(margin, size - margin)
-    objs = _Objects(
+    objs = Objects(
         cls=labels,
         colour=rng.integers(0, len(COLOURS), n),
         cx=cx.astype(np.float32),
@@ -224,10 +224,10 @@ def _single(n: int, seed: int, size: int):
         image=np.arange(n),
         shade=rng.normal(0, 12, (n, 3)).astype(np.float32),
     )
-    canvas = _backgrounds(rng, n, size)
+    canvas = backgrounds(rng, n, size)
     ids = np.zeros((n, size, size), dtype=np.int8)
-    table = _paint(canvas, ids, objs)
-    return _finish(canvas, rng), labels, ids, table, objs
+    table = paint(canvas, ids, objs)
+    return finish(canvas, rng), labels, ids, table, objs
 
 
 def shapes(n: int, seed: int = 0, size: int = 64) -> tuple[np.ndarray, list[int]]:
@@ -415,7 +415,7 @@ def scenes(n: int, seed: int = 0, size: int = 64, min_objects: int = 2, max_obje
     jitter = np.maximum(cell / 2 - radius * 0.8, 0)
     cx = (cells % 3 + 0.5) * cell + rng.uniform(-1, 1, m) * jitter
     cy = (cells // 3 + 0.5) * cell + rng.uniform(-1, 1, m) * jitter
-    objs = _Objects(
+    objs = Objects(
         cls=rng.integers(0, len(SHAPE_CLASSES), m),
         colour=rng.integers(0, len(COLOURS), m),
         cx=cx.astype(np.float32),
@@ -425,10 +425,10 @@ def scenes(n: int, seed: int = 0, size: int = 64, min_objects: int = 2, max_obje
         image=image,
         shade=rng.normal(0, 12, (m, 3)).astype(np.float32),
     )
-    canvas = _backgrounds(rng, n, size)
+    canvas = backgrounds(rng, n, size)
     ids = np.zeros((n, size, size), dtype=np.int8)
-    table = _paint(canvas, ids, objs)
-    images = _finish(canvas, rng)
+    table = paint(canvas, ids, objs)
+    images = finish(canvas, rng)
     obj_cls = objs.cls
     pixel_labels = np.take_along_axis(table, np.maximum(ids - 1, 0).reshape(n, -1), 1).reshape(ids.shape) + 1
     pixel_labels = np.where(ids > 0, pixel_labels, 0)

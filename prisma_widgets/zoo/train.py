@@ -2,6 +2,7 @@
 
     python -m prisma_widgets.zoo.train mouse-vit            # ~15 min on 2 CPU cores
     python -m prisma_widgets.zoo.train mouse-clip
+    python -m prisma_widgets.zoo.train mouse-video          # ~8 min on one idle CPU thread
     python -m prisma_widgets.zoo.train mouse-vit --steps 50 --out /tmp/mice   # a quick smoke run elsewhere
 
 Training data is generated on the fly, fresh every step, from seeds ``1_000_000 * (seed + 1) + 2 * step``
@@ -447,13 +448,18 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    log = lambda msg: print(f"[{args.name}] {msg}", flush=True)  # noqa: E731
+    if args.name == "mouse-video":  # its own recipe and card: zoo/train_video.py
+        from .train_video import run
+
+        run(args.seed, args.steps, args.device, Path(args.out) if args.out else None, log)
+        return
     recipe = dict(RECIPES[args.name])
     if args.steps is not None:  # smoke runs: every stage shortened
         if "stages" in recipe:
             recipe["stages"] = [dict(st, steps=args.steps) for st in recipe["stages"]]
         else:
             recipe["steps"] = args.steps
-    log = lambda msg: print(f"[{args.name}] {msg}", flush=True)  # noqa: E731
     if args.name == "mouse-vit":
         model, info = train_vit(args.seed, recipe, args.device, log, args.from_stage, args.init_from, args.stage_dir)
         info["train_seconds"] += args.prior_seconds

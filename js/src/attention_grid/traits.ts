@@ -38,6 +38,11 @@ export interface AttentionGridTraits extends BaseTraits {
   // look
   thumb_size: number;
   opacity: number;
+  // a clip (prisma_widgets/widgets/attention_frames.py): shown as a film strip; `frame` is the query's frame
+  attention: "joint" | "space" | "time";
+  frames: number;
+  frame: number;
+  frame_pixels: ArrayTrait;
 }
 
 export const TRAIT_KEYS = [
@@ -69,6 +74,10 @@ export const TRAIT_KEYS = [
   "sort_heads",
   "thumb_size",
   "opacity",
+  "attention",
+  "frames",
+  "frame",
+  "frame_pixels",
 ] as const;
 
 export type KeysMatch = AssertTrue<SameKeys<AttentionGridTraits, typeof TRAIT_KEYS>>;

@@ -73,7 +73,8 @@ export function readLens(model: TraitSource<LogitLensTraits>, memory?: Map<strin
   const trackScale = need(dec("track_scale"), "track_scale", 1);
   const [rows, cols] = ((get("grid") as number[]) ?? [1, 1]).map(Number);
   const nPrefix = Number(get("n_prefix_tokens") ?? 0);
-  if (nPrefix + rows * cols !== T) throw new Error(`${T} tokens do not fit ${nPrefix} prefix + ${rows}x${cols} grid`);
+  const frames = Math.max(1, Number(get("frames") ?? 1)); // a clip: token frames of rows x cols (./frames.ts)
+  if (nPrefix + frames * rows * cols !== T) throw new Error(`${T} tokens do not fit ${nPrefix} prefix + ${frames}x${rows}x${cols} grid`);
   const img = decode(get("image_pixels") as EncodedArray);
   let pixels: LensData["pixels"] = null;
   if (img) {

@@ -45,6 +45,10 @@ export interface LogitLensTraits extends BaseTraits {
   opacity: number;
   size: number;
   play_interval_ms: number;
+  // the time axis of a clip (shared/frames.ts)
+  frames: number;
+  frame: number;
+  frame_pixels: ArrayTrait;
 }
 
 export const TRAIT_KEYS = [
@@ -83,6 +87,9 @@ export const TRAIT_KEYS = [
   "opacity",
   "size",
   "play_interval_ms",
+  "frames",
+  "frame",
+  "frame_pixels",
 ] as const;
 
 export type KeysMatch = AssertTrue<SameKeys<LogitLensTraits, typeof TRAIT_KEYS>>;
