@@ -459,7 +459,6 @@ class LogitLens(FrameTraits, PrismaWidget):
     def _revert(self, old: list[str], message: str) -> None:
         self._set_quietly({"prompts": list(old), "status": message})
 
-    # ------------------------------------------------------------------------------------------
     def _saved_state(self, state: dict[str, Any]) -> dict[str, Any]:
         """A saved page has no kernel: the prompt list in it is read-only and says so."""
         state = dict(state, prompts_editable=False, status="")
@@ -467,7 +466,6 @@ class LogitLens(FrameTraits, PrismaWidget):
             state["prompt_note"] = "read-only: this saved page has no kernel to recompute the lens"
         return state
 
-    # ------------------------------------------------------------------------------------------
     # what the front end reads, dequantised (for tests and for users who want the numbers)
     def top_values(self) -> tuple[np.ndarray, np.ndarray]:
         """``(indices [L, T, K], probabilities [L, T, K])`` as the view reads them."""

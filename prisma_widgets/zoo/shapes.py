@@ -283,12 +283,12 @@ def shape_pair(seed: int = 0, size: int = 64) -> ShapePair:
     radius = float(rng.uniform(0.24, 0.36) * size)
     cx, cy = rng.uniform(radius * 0.9, size - radius * 0.9, 2)
     two = np.ones(2, dtype=np.float32)
-    objs = _Objects(cls=np.array([first, second]), colour=np.repeat(rng.integers(0, len(COLOURS)), 2),
-                    cx=two * cx, cy=two * cy, radius=two * radius, angle=two * rng.uniform(0, 2 * np.pi),
-                    image=np.arange(2), shade=np.repeat(rng.normal(0, 12, (1, 3)).astype(np.float32), 2, 0))
-    canvas = np.repeat(_backgrounds(rng, 1, size), 2, axis=0)
+    objs = Objects(cls=np.array([first, second]), colour=np.repeat(rng.integers(0, len(COLOURS)), 2),
+                   cx=two * cx, cy=two * cy, radius=two * radius, angle=two * rng.uniform(0, 2 * np.pi),
+                   image=np.arange(2), shade=np.repeat(rng.normal(0, 12, (1, 3)).astype(np.float32), 2, 0))
+    canvas = np.repeat(backgrounds(rng, 1, size), 2, axis=0)
     ids = np.zeros((2, size, size), dtype=np.int8)
-    _paint(canvas, ids, objs)
+    paint(canvas, ids, objs)
     canvas += rng.standard_normal((1, size, size, 3), dtype=np.float32) * rng.uniform(4, 14)  # the same noise
     np.clip(canvas, 0, 255, out=canvas)
     images = (canvas + 0.5).astype(np.uint8)
