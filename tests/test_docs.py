@@ -42,7 +42,8 @@ def _plain(text: str) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PRISMA_WIDGETS_OFFLINE": "1"}
+    # the tutorials render unexecuted here (fast); tests/test_docs_tutorial_outputs.py executes one the docs way
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PRISMA_WIDGETS_OFFLINE": "1", "PRISMA_WIDGETS_DOCS_EXECUTE": "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
