@@ -269,9 +269,14 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     return markdown
 
 
+def strip_cdn_scripts(html: str) -> str:
+    """A rendered notebook without the script tags nbconvert adds that load from a CDN (or from src="")."""
+    return _CDN_SCRIPT.sub("", html)
+
+
 def on_page_content(html: str, page, config, files) -> str:
     if page.file.src_uri.endswith(".ipynb"):
-        html = _CDN_SCRIPT.sub("", html)
+        html = strip_cdn_scripts(html)
     return html
 
 

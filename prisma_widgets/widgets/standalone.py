@@ -190,6 +190,10 @@ FRAME_HEIGHT_JS = r"""
   }
   new ResizeObserver(report).observe(document.body);
   report();
+  // the page around may start listening after this first report (an <iframe srcdoc> loads at once): it asks
+  window.addEventListener("message", function (ev) {
+    if (ev.source === window.parent && ev.data && ev.data.prisma_widgets === "height?") { last = 0; report(); }
+  });
 })();
 """
 
