@@ -89,3 +89,39 @@ def test_live_notebooks_get_no_static_html(monkeypatch):
     assert "application/vnd.jupyter.widget-view+json" in data
     doc = frames(data["text/html"])
     assert len(doc) == 1 and 'class="pw-standalone-host"' in doc[0]
+
+
+@pytest.mark.notebooks
+def test_training_curves_render_without_bokeh_from_a_cdn(tmp_path, monkeypatch):
+    """``train_sae(show_curves=True)`` in a notebook executed the docs way: the curves as inline SVG once
+    training ends, not Bokeh's notebook output (which loads BokehJS from cdn.bokeh.org)."""
+    import nbformat
+
+    monkeypatch.setenv("PRISMA_WIDGETS_OFFLINE", "1")
+    source = (
+        "import tempfile\nimport prisma_widgets as pw\nfrom prisma_widgets import zoo\n"
+        'model = pw.load("mouse-vit")\nimages, _ = zoo.shapes(40, seed=1)\n'
+        'store = pw.cache_activations(model, images, "blocks.3.hook_resid_post", tempfile.mkdtemp(), progress=False)\n'
+        "sae = pw.train_sae(store, expansion=2, k=4, batch_size=256, steps=30, log_every=10, progress=False, "
+        "show_curves=True)\n"
+    )
+    nb_path = tmp_path / "curves.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), nb_path)
+    (tmp_path / "out").mkdir()
+    executed = _hooks().execute_tutorial(nb_path, tmp_path / "out")
+    text = executed.read_text(encoding="utf-8")
+    assert "bokeh" not in text.lower()
+    outputs = json.loads(text)["cells"][0]["outputs"]
+    svgs = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    assert len(svgs) == 1 and svgs[0].count("<polyline") == 4, outputs
+
+
+def test_curves_svg_draws_each_metric():
+    from prisma_widgets.sae.curves import curves_svg
+
+    history = [(s, {"loss": 1.0 / s, "ev": 1 - 1.0 / s, "l0": 8.0, "dead": 0.0}) for s in (10, 20, 30)]
+    svg = curves_svg(history)
+    assert svg.count("<polyline") == 4
+    for title in ("loss", "explained variance", "L0", "dead fraction"):
+        assert f">{title}</text>" in svg
+    assert ">0.1</text>" in svg and ">step 10</text>" in svg and ">30</text>" in svg  # the loss's range, the steps
