@@ -99,3 +99,10 @@ def test_api_page_has_the_docstrings(site):
     assert _plain(first_paragraph) in api
     for name in ("HookedViT", "ActivationCache", "AttentionGrid", "LogitLens", "train_sae", "cache_activations"):
         assert _plain(inspect.getdoc(getattr(pw, name)).split("\n")[0]) in api, name
+
+
+def test_tutorial_downloads_are_the_notebooks_as_written(site):
+    """The .ipynb beside each tutorial page is the repository's file (docs/hooks.py copies it back after the
+    build: an executed copy carries each widget's saved page)."""
+    for notebook in sorted((ROOT / "tutorials").glob("*.ipynb")):
+        assert (site / "tutorials" / notebook.name).read_bytes() == notebook.read_bytes(), notebook.name
