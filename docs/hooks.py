@@ -4,7 +4,13 @@
   on a bundled model and ``widget.save_html`` makes ``embeds/<name>.html`` in the site (self-contained,
   so the site needs no kernel and no network); the saved page posts its content height and
   ``docs/javascripts/pw_embeds.js`` sizes the frame to it (no clipped widget, no scrolling inside the frame);
-- the tutorials (``tutorials/*.ipynb``, rendered by mkdocs-jupyter; the test suite executes them);
+- the tutorials (``tutorials/*.ipynb``), executed here (:func:`execute_tutorial`, on the bundled mice when the
+  hub cannot be reached) and rendered by mkdocs-jupyter WITH their outputs: with
+  ``PRISMA_WIDGETS_STATIC_HTML=1`` each widget's display also carries its saved page in a sandboxed iframe,
+  which the rendered page shows (no widget state, no widget manager, nothing from a CDN).
+  ``PRISMA_WIDGETS_DOCS_EXECUTE=0`` renders them unexecuted (tests/test_docs.py: fast); a comma-separated
+  list of names (``01_attention_heads``) executes only those. The site's ``.ipynb`` downloads are the
+  originals, without outputs;
 - the bundled models' cards (``prisma_widgets/zoo/cards/*.md``), one page each, never copied by hand;
 - the nav sections that list them (left empty in mkdocs.yml).
 
@@ -14,7 +20,9 @@ Notebook pages get no script from a CDN: the MathJax and mermaid loaders nbconve
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import tempfile
 import textwrap
 import time
@@ -30,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
 CARDS = ROOT / "prisma_widgets" / "zoo" / "cards"
 EMBED_DIR = "embeds"
-API_WIDGETS = "<!-- the widgets: docs/hooks.py -->"  # in api.md, replaced by one entry per built widget
+API_WIDGETS = "<!-- the widgets: docs/hooks.py -->"
+EXECUTE_ENV = "PRISMA_WIDGETS_DOCS_EXECUTE"  # "1" (default) all tutorials, "0" none, or "name,name"
+STATIC_HTML_ENV = "PRISMA_WIDGETS_STATIC_HTML"  # prisma_widgets.widgets.standalone.STATIC_HTML_ENV  # in api.md, replaced by one entry per built widget
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,47 @@ def _tutorials() -> list[Path]:
     return sorted(TUTORIALS.glob("*.ipynb"))
 
 
+def executed(path: Path) -> bool:
+    """Whether the build executes this tutorial (``PRISMA_WIDGETS_DOCS_EXECUTE``)."""
+    value = os.environ.get(EXECUTE_ENV, "1").strip()
+    if value in ("", "1"):
+        return True
+    if value == "0":
+        return False
+    return path.stem in {name.strip().removesuffix(".ipynb") for name in value.split(",")}
+
+
+def execute_tutorial(path: Path, out_dir: Path, timeout: int = 900) -> Path:
+    """Run the notebook at ``path`` top to bottom (a real kernel, working folder a temporary one) with
+    ``PRISMA_WIDGETS_STATIC_HTML=1``, and write it, with its outputs, to ``out_dir / path.name``.
+
+    The widgets' displays then carry their saved pages as ``text/html``; no widget state is stored, so
+    nbconvert renders that html (and no widget manager from a CDN). An error in a cell fails the build.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    start = time.perf_counter()
+    notebook = nbformat.read(path, as_version=4)
+    before = os.environ.get(STATIC_HTML_ENV)
+    os.environ[STATIC_HTML_ENV] = "1"  # the kernel inherits this process's environment
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=False,
+                                    resources={"metadata": {"path": work}})
+            client.execute()
+    finally:
+        if before is None:
+            os.environ.pop(STATIC_HTML_ENV, None)
+        else:
+            os.environ[STATIC_HTML_ENV] = before
+    notebook.metadata.pop("widgets", None)
+    out = Path(out_dir) / path.name
+    nbformat.write(notebook, out)
+    log.info("tutorial %s executed in %.1f s: %d kB", path.name, time.perf_counter() - start, out.stat().st_size // 1024)
+    return out
+
+
 def _cards() -> list[Path]:
     return sorted(CARDS.glob("*.md"))
 
@@ -180,13 +231,23 @@ def on_config(config):
     return config
 
 
+_RUN_DIRS: list[Path] = []  # the executed tutorials of this build
+
+
 @event_priority(100)  # before mkdocs-jupyter's on_files, which takes over the .ipynb files
 def on_files(files: Files, config) -> Files:
     for w in built_widgets():
         files.append(File.generated(config, f"widgets/{w.name}.md", content=widget_page(w)))
         files.append(File.generated(config, f"{EMBED_DIR}/{w.name}.html", content=build_embed(w)))
+    run_dir = Path(tempfile.mkdtemp(prefix="pw-docs-tutorials-"))  # removed in on_post_build
+    _RUN_DIRS.append(run_dir)
     for p in _tutorials():
-        files.append(File(f"tutorials/{p.name}", str(ROOT), config.site_dir, config.use_directory_urls))
+        if executed(p):
+            (run_dir / "tutorials").mkdir(exist_ok=True)
+            execute_tutorial(p, run_dir / "tutorials")
+            files.append(File(f"tutorials/{p.name}", str(run_dir), config.site_dir, config.use_directory_urls))
+        else:
+            files.append(File(f"tutorials/{p.name}", str(ROOT), config.site_dir, config.use_directory_urls))
     for p in _cards():
         files.append(File.generated(config, f"models/{p.name}", abs_src_path=str(p)))
     return files
@@ -208,8 +269,23 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     return markdown
 
 
+def strip_cdn_scripts(html: str) -> str:
+    """A rendered notebook without the script tags nbconvert adds that load from a CDN (or from src="")."""
+    return _CDN_SCRIPT.sub("", html)
+
+
 def on_page_content(html: str, page, config, files) -> str:
     if page.file.src_uri.endswith(".ipynb"):
-        html = _CDN_SCRIPT.sub("", html)
+        html = strip_cdn_scripts(html)
     return html
 
+
+
+def on_post_build(config) -> None:
+    # the download button offers the tutorial as written (mkdocs-jupyter copied the executed one)
+    for p in _tutorials():
+        target = Path(config.site_dir) / "tutorials" / p.name
+        if target.parent.is_dir():
+            shutil.copyfile(p, target)
+    while _RUN_DIRS:
+        shutil.rmtree(_RUN_DIRS.pop(), ignore_errors=True)

@@ -42,7 +42,8 @@ def _plain(text: str) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PRISMA_WIDGETS_OFFLINE": "1"}
+    # the tutorials render unexecuted here (fast); tests/test_docs_tutorial_outputs.py executes one the docs way
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PRISMA_WIDGETS_OFFLINE": "1", "PRISMA_WIDGETS_DOCS_EXECUTE": "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
@@ -98,3 +99,10 @@ def test_api_page_has_the_docstrings(site):
     assert _plain(first_paragraph) in api
     for name in ("HookedViT", "ActivationCache", "AttentionGrid", "LogitLens", "train_sae", "cache_activations"):
         assert _plain(inspect.getdoc(getattr(pw, name)).split("\n")[0]) in api, name
+
+
+def test_tutorial_downloads_are_the_notebooks_as_written(site):
+    """The .ipynb beside each tutorial page is the repository's file (docs/hooks.py copies it back after the
+    build: an executed copy carries each widget's saved page)."""
+    for notebook in sorted((ROOT / "tutorials").glob("*.ipynb")):
+        assert (site / "tutorials" / notebook.name).read_bytes() == notebook.read_bytes(), notebook.name

@@ -1,7 +1,8 @@
 // Sizes the live widget embeds (iframe.pw-embed) to their content, so no widget is clipped and no card's
 // detail needs scrolling inside the frame. Each page saved by prisma_widgets posts its content height to
 // the page around it when it is framed ({prisma_widgets: "height", height}); only messages that come from
-// one of this page's embed frames are used, and the height is clamped to a sane range.
+// one of this page's embed frames are used, and the height is clamped to a sane range. The tutorials' widgets
+// (docs/hooks.py) are the same saved pages in sandboxed <iframe srcdoc class="pw-embed pw-static">.
 (function () {
   "use strict";
   var BORDER = 2; // the frames' 1 px border, top and bottom (Material lays iframes out border-box)
@@ -17,4 +18,9 @@
       frames[i].setAttribute("data-fitted", String(Math.round(h)));
     }
   });
+  // a frame that reported before this script ran (the tutorials' <iframe srcdoc> load with the page) reports again
+  var ask = document.querySelectorAll("iframe.pw-embed");
+  for (var j = 0; j < ask.length; j++) {
+    if (ask[j].contentWindow) ask[j].contentWindow.postMessage({ prisma_widgets: "height?" }, "*");
+  }
 })();

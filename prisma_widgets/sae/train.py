@@ -290,6 +290,7 @@ def train_sae(
     finally:
         if bar is not None:
             bar.close()
+        curves.finish()
     if checkpoint_dir is not None and rank == 0:
         checkpoint()
         sae.save(os.path.join(checkpoint_dir, FINAL))

@@ -39,6 +39,9 @@ from .standalone import (
     first_non_finite,
     json_for_script,
     script_safe_js,
+    standalone_page,
+    static_html_wanted,
+    static_iframe,
     write_standalone_html,
 )
 
@@ -145,6 +148,20 @@ class PrismaWidget(anywidget.AnyWidget):
         """
         self._prepare_save()
         return write_standalone_html(self, self._widget_name, path, title=title, compress=compress)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view, and with ``PRISMA_WIDGETS_STATIC_HTML=1`` also ``text/html``: this widget's saved
+        page in a sandboxed iframe, which a notebook rendered without widget state shows (the docs build
+        sets it while it executes the tutorials). Live notebooks don't set it: their files stay small."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None or not static_html_wanted():
+            return bundle
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, None)  # (data, metadata) or data
+        self._prepare_save()
+        name = type(self).__name__
+        page = standalone_page(self, self._widget_name, title=self.title or f"prisma_widgets {name}")
+        data = {**data, "text/html": static_iframe(page, title=f"{name} (saved page)")}
+        return (data, metadata) if isinstance(bundle, tuple) else data
 
 
 def check_shown(value: Any, shown: Sequence[int], name: str) -> int:

@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import math
+import os
 import pathlib
 import re
 import zlib
@@ -189,6 +190,10 @@ FRAME_HEIGHT_JS = r"""
   }
   new ResizeObserver(report).observe(document.body);
   report();
+  // the page around may start listening after this first report (an <iframe srcdoc> loads at once): it asks
+  window.addEventListener("message", function (ev) {
+    if (ev.source === window.parent && ev.data && ev.data.prisma_widgets === "height?") { last = 0; report(); }
+  });
 })();
 """
 
@@ -306,14 +311,8 @@ def first_non_finite(obj: Any, where: str = "") -> tuple[str, float] | None:
     return None
 
 
-def write_standalone_html(
-    widget: anywidget.AnyWidget,
-    name: str,
-    path: str | pathlib.Path,
-    title: str | None = None,
-    compress: bool = True,
-) -> pathlib.Path:
-    """Write ``widget`` as one self-contained HTML file (see :meth:`PrismaWidget.save_html`)."""
+def standalone_page(widget: anywidget.AnyWidget, name: str, title: str | None = None, compress: bool = True) -> str:
+    """The text of ``widget``'s self-contained HTML page (what :func:`write_standalone_html` writes)."""
     from prisma_widgets import __version__
 
     state, buffers = standalone_state(widget, compress)
@@ -342,7 +341,7 @@ def write_standalone_html(
         ]
     )
     doc_title = title if title is not None else (getattr(widget, "title", "") or f"prisma_widgets {name}")
-    page = _HTML_TEMPLATE.format(
+    return _HTML_TEMPLATE.format(
         csp=csp,
         version=html.escape(__version__),
         title=html.escape(str(doc_title)),
@@ -351,6 +350,16 @@ def write_standalone_html(
         bundle=bundle,
         bootstrap=bootstrap,
     )
+
+
+def write_standalone_html(
+    widget: anywidget.AnyWidget,
+    name: str,
+    path: str | pathlib.Path,
+    title: str | None = None,
+    compress: bool = True,
+) -> pathlib.Path:
+    """Write ``widget`` as one self-contained HTML file (see :meth:`PrismaWidget.save_html`)."""
     out = pathlib.Path(path)
     if out.is_dir():
         raise IsADirectoryError(f"{str(out)!r} is a folder; pass the path of the HTML file to write, e.g. "
@@ -358,5 +367,29 @@ def write_standalone_html(
     if not out.parent.is_dir():
         raise FileNotFoundError(f"no folder {str(out.parent)!r} to write {out.name!r} into; create it first "
                                 "(os.makedirs) or choose another path")
+    page = standalone_page(widget, name, title=title, compress=compress)
     atomic_write_text(str(out), page, what="a saved widget page")
     return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# the static fallback a rendered notebook shows (the docs' tutorials)
+# ---------------------------------------------------------------------------------------------------
+#: set to "1" and a widget's display also carries ``text/html``: its saved page in a sandboxed iframe. A
+#: notebook rendered without widget state (nbconvert, the docs' tutorials) then shows the widget working.
+STATIC_HTML_ENV = "PRISMA_WIDGETS_STATIC_HTML"
+
+
+def static_html_wanted() -> bool:
+    return os.environ.get(STATIC_HTML_ENV, "") == "1"
+
+
+def static_iframe(page: str, title: str, height: int = 640) -> str:
+    """``page`` in a sandboxed ``<iframe srcdoc>``: scripts run, but in an opaque origin with no access to
+    the page around it. ``class="pw-embed"``: docs/javascripts/pw_embeds.js sizes it to the height the
+    saved page posts."""
+    return (
+        f'<iframe class="pw-embed pw-static" sandbox="allow-scripts" title="{html.escape(title)}" '
+        f'style="width: 100%; height: {int(height)}px; border: 1px solid #8884;" '
+        f'srcdoc="{html.escape(page, quote=True)}"></iframe>'
+    )
