@@ -456,6 +456,13 @@ class Lab:
     def close(self) -> None:
         for kc in self._clients:
             kc.stop_channels()
+        # each test's kernel holds about 1 GB (torch, a model): shut them down rather than keep one per test
+        # alive until the server stops, which on a CI machine adds up to an out-of-memory kill
+        try:
+            for kernel in self.server.api("/api/kernels") or []:
+                self.server.api(f"/api/kernels/{kernel['id']}", method="DELETE")
+        except OSError:
+            pass  # the server is gone already: nothing left to free
 
 
 @pytest.fixture
