@@ -18,17 +18,20 @@ if TYPE_CHECKING:
     from ..analysis.patching import PatchingResult
 
 SITES = ("resid_pre", "resid_mid", "attn_out", "mlp_out", "z", "pattern")
-BYS = ("position", "head", "head_position", "layer")
+BYS = ("position", "head", "head_position", "layer", "frame", "tube")
 METHODS = ("exact", "attribution")
 DIRECTIONS = ("denoise", "noise")
 NORMALIZATIONS = ("global", "unit")
 CORRUPTION_MODES = ("mask", "blur", "noise", "swap")
 
 #: the cell axes of each ``by`` (after the layer axis), as :mod:`prisma_widgets.analysis.patching` orders them
-CELL_AXES = {"position": ("position",), "head": ("head",), "head_position": ("position", "head"), "layer": ()}
+#: (``frame``: every patch of one token frame; ``tube``: one patch through every frame; see position_groups)
+CELL_AXES = {"position": ("position",), "head": ("head",), "head_position": ("position", "head"), "layer": (),
+             "frame": ("frame",), "tube": ("tube",)}
 #: keys of ``selected`` for each ``by``
 SELECTION_KEYS = {"position": ("layer", "position"), "head": ("layer", "head"),
-                  "head_position": ("layer", "position", "head"), "layer": ("layer",)}
+                  "head_position": ("layer", "position", "head"), "layer": ("layer",),
+                  "frame": ("layer", "frame"), "tube": ("layer", "tube")}
 
 #: at most this many (layer, cell) pairs get precomputed predictions (for a saved page)
 DEFAULT_MAX_PRECOMPUTED = 4096
