@@ -12,7 +12,7 @@ export const BY_LABELS: Record<By, string> = {
   head_position: "head × position",
   layer: "whole layer",
   frame: "whole frame",
-  tube: "tube (a patch through time)",
+  tube: "tube (patch × time)",
 };
 /** The `by`s of a clip's position sets: offered for a video model only (an image has one frame). */
 const CLIP_BYS: readonly string[] = ["frame", "tube"];
