@@ -4,6 +4,15 @@ An image model compares ONE clean image with ONE corrupted image. A video model 
 (``[T, H, W, 3]``, a list of frames or a file) with one corrupted clip: the widget then shows the clip's token
 frames (``frames``, a synced ``frame``, ``frame_pixels``: see :mod:`prisma_widgets.widgets.frames`), and a
 painted corruption corrupts the same patches in every frame of the clip.
+
+Example:
+    >>> import prisma_widgets as pw
+    >>> from prisma_widgets import zoo
+    >>> model = pw.load("mouse-video")
+    >>> clip = zoo.moving_shapes(1, seed=6).videos[0]             # [8, 32, 32, 3]: 4 token frames
+    >>> clean, corrupted = pair_pixels(model, clip, clip[::-1].copy())
+    >>> list(clean.shape), pair_state(model, clean, corrupted)[0]["frames"]
+    ([1, 8, 3, 32, 32], 4)
 """
 
 from __future__ import annotations
