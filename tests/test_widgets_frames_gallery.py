@@ -101,3 +101,28 @@ def test_an_image_gallery_has_no_frames():
     sae = pw.SAE(d_in=128, d_sae=8, k=2, hook=HOOK)
     g = pw.FeatureGallery(model, sae, images, top_k=2, n_samples=2)
     assert g.frames == 1 and g.card_frames == {} and g.detail_frame_values == {} and g.live is True
+
+
+def test_a_timesformer_clip_is_read_frame_by_frame():
+    """TimeSformer keeps all frames of one patch together: the gallery reorders its tokens per frame."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.TimesformerConfig(patch_size=16, num_frames=3, image_size=32, hidden_size=32,
+                                            num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                            num_labels=5)
+    model = pw.HookedViT(transformers.TimesformerForVideoClassification(config).eval())
+    cfg = model.cfg
+    assert cfg.patch_order == "rct" and cfg.frames == 3
+    clips = [c[: cfg.input_frames] for c in zoo.moving_shapes(6, seed=2).videos]
+    hook = "blocks.1.hook_resid_post"
+    sae = pw.SAE(d_in=32, d_sae=8, k=3, hook=hook)
+    stats = pw.feature_stats(model, sae, clips, hook, top_k=2, n_samples=2)
+    f = int(np.argmax(stats.max_activation))
+    g = pw.FeatureGallery(model, sae, clips, stats=stats, feature=f)
+    fv = decode_array(g.detail_frame_values)
+    for j, clip in enumerate(stats.top_images[f]):
+        _, cache = model.run_with_cache(model.to_pixels(clips[int(clip)]), names_filter=[hook])
+        with torch.no_grad():
+            acts = sae.encode(cache[hook][0].float())[:, f].numpy()
+        want = [acts[cfg.frame_tokens(t)].max() for t in range(cfg.frames)]  # by the model's own token layout
+        np.testing.assert_allclose(fv[0, j], want, rtol=2e-3, atol=2e-3)

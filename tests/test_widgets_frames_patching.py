@@ -119,3 +119,20 @@ def test_an_image_model_keeps_one_frame(pair):
     images, _ = zoo.shapes(2, seed=1)
     w = PatchingHeatmap(mouse, images[0], images[1])
     assert w.frames == 1 and w.frame_pixels == {} and w.axes == ["layer", "position"]
+
+
+def test_a_timesformer_clip_keeps_the_models_token_order():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.TimesformerConfig(patch_size=16, num_frames=3, image_size=32, hidden_size=32,
+                                            num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                            num_labels=5)
+    model = pw.HookedViT(transformers.TimesformerForVideoClassification(config).eval())
+    clip = zoo.moving_shapes(1, seed=2).videos[0][: model.cfg.input_frames]
+    def metric(out):  # random weights: both clips may share a top class, so a fixed logit difference
+        return out[:, 0] - out[:, 1]
+
+    w = PatchingHeatmap(model, clip, clip[::-1].copy(), by="tube", metric=metric)
+    want = patch(model, [clip], [clip[::-1].copy()], metric=metric, site="resid_pre", by="tube", progress=False)
+    np.testing.assert_array_equal(w.values_array(), want.values.float().numpy())
+    assert w.frames == 3 and w.token_labels == model.token_labels()  # the view reads each frame from the labels

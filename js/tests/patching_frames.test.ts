@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { encode } from "../src/shared/codec";
 import { SITE_BYS, cellOf, cellTitle, columnLabel, columnOf, gridColumns, hasMaps, readPatching, selectionOf, valueAt } from "../src/patching_heatmap/data";
-import { columnsCaption, mapView, mapsByFrame } from "../src/patching_heatmap/frames";
+import { columnsCaption, frameIndex, frameMajor, mapView, mapsByFrame } from "../src/patching_heatmap/frames";
 
 // a clip: 2 layers, 1 prefix + 3 frames x 2x2 patches = 13 tokens, 2 heads
 const L = 2, F = 3, R = 2, C = 2, P = 1, T = P + F * R * C, H = 2;
@@ -97,5 +97,23 @@ describe("PatchingHeatmap over a clip", () => {
     expect(valueAt(tv.data, 1, 3)).toBe(valueAt(t, 1, 3));
     expect(tv.local({ layer: 0, tube: 2 })).toEqual({ layer: 0, position: 2 });
     expect(tv.global(1, 2, 0)).toEqual({ layer: 3, tube: 2 });
+  });
+
+  it("reads a clip whose tokens are not frame-major (TimeSformer: all frames of a patch together) from its labels", () => {
+    const s = clip("position");
+    const labels = ["CLS"];
+    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) for (let f = 0; f < F; f++) labels.push(`t${f} r${r}c${c}`);
+    s.token_labels = labels;
+    const d = readPatching(getter(s));
+    expect(frameMajor(d)).toBe(false);
+    expect(frameMajor(readPatching(getter(clip("position"))))).toBe(true);
+    // frame 1: CLS, then patch (r, c) at token 1 + (r * C + c) * F + 1
+    expect(Array.from(frameIndex(d, 1))).toEqual([0, 2, 5, 8, 11]);
+    const v = mapView(d, 1, null);
+    expect(v.data.tokenLabels).toEqual(["CLS", "t1 r0c0", "t1 r0c1", "t1 r1c0", "t1 r1c1"]);
+    expect(valueAt(v.data, 1, 3)).toBeCloseTo(valueAt(d, 1, 8), 6);
+    expect(v.global(0, 3, 0)).toEqual({ layer: 0, position: 8 });
+    expect(v.local({ layer: 0, position: 11 })).toEqual({ layer: 0, position: 4 });
+    expect(columnsCaption(d, P)).toContain("model's token order");
   });
 });

@@ -361,7 +361,7 @@ class FeatureGallery(GalleryFrameTraits, PrismaWidget):
         }
         if clips:
             state.update(frame_content(st, cards, details, groups, self._clip_frames, self._labels, CARD_IMAGES,
-                                       QUANTILE_GROUPS))
+                                       QUANTILE_GROUPS, self._frame_order()))
         return state
 
     def _refresh(self, visible: Sequence[int] | None = None, feature: int | None = None) -> None:

@@ -6,7 +6,7 @@ shows, for each card's clip, the token frame where the feature peaks (that frame
 ``rows x cols`` layout an image has, so the view draws it as one), and in the detail view, under each top
 clip, a strip of all its frames with the feature's largest activation in each (``detail_frame_values``, the
 frames' images in ``detail_frame_images``). ``card_frames`` / ``detail_frames`` / ``quantile_frames`` name the
-frame shown. The image pool holds one thumbnail per (clip, frame) shown, labelled ``"<clip label> · t2"``.
+frame shown. The image pool holds one thumbnail per (clip, frame) shown, labelled ``"<clip label> · t2"``. A model whose tokens are not frame-major (TimeSformer) is reordered first.
 
 Example:
     >>> import numpy as np
@@ -51,6 +51,17 @@ class GalleryFrameTraits(traitlets.HasTraits):
             thumbs[i] = clip_thumbs(shown, clip_frames(self._stats), THUMB_SIDE)  # type: ignore[attr-defined]
         return thumbs[i]
 
+    def _frame_order(self) -> np.ndarray | None:
+        """The stats' token rows in frame-major order, for a model that orders its tokens otherwise (TimeSformer:
+        all frames of one patch together); ``None`` when they already are (or there is no model to ask)."""
+        model, stats = self._model, self._stats  # type: ignore[attr-defined]
+        cfg = getattr(model, "cfg", None)
+        if cfg is None or getattr(cfg, "patch_order", "trc") == "trc":
+            return None
+        first = int(cfg.n_prefix_tokens) - int(stats.n_prefix_tokens)  # the stats' rows drop prefix tokens
+        patches = [tok - first for t in range(cfg.frames) for tok in cfg.frame_tokens(t)]
+        return np.asarray(list(range(int(stats.n_prefix_tokens))) + patches)
+
 
 def clip_frames(stats: Any) -> int:
     """Token frames per item of ``stats`` (1 for images): its patch tokens over one frame's grid."""
@@ -76,23 +87,25 @@ def slice_frames(maps: np.ndarray, frame: np.ndarray, frames: int, n_prefix: int
 
 def frame_content(stats: Any, cards: Sequence[int], details: Sequence[int], groups: list[list[dict[str, Any]]],
                   shown: Callable[[int], np.ndarray], labels: Sequence[str] | None, card_images: int,
-                  n_groups: int) -> dict[str, Any]:
+                  n_groups: int, order: np.ndarray | None = None) -> dict[str, Any]:
     """The content traits of a clip gallery (what ``FeatureGallery._content_state`` sends for images, per frame).
 
     ``groups``: each detail feature's quantile groups; ``shown(i)``: clip ``i``'s display frames, one per token
-    frame ``[frames, H, W, 3]``.
+    frame ``[frames, H, W, 3]``; ``order``: the token rows in frame-major order (``None``: they are).
     """
     F, pre = clip_frames(stats), int(stats.n_prefix_tokens)
     cards, details = [int(f) for f in cards], [int(f) for f in details]
-    c_ids, c_maps = stats.top_images[cards, :card_images], stats.top_maps[cards, :card_images]
-    d_ids, d_maps = stats.top_images[details], stats.top_maps[details]
+    if order is None:
+        order = np.arange(stats.tokens_per_image)
+    c_ids, c_maps = stats.top_images[cards, :card_images], stats.top_maps[cards, :card_images][..., order]
+    d_ids, d_maps = stats.top_images[details], stats.top_maps[details][..., order]
     per_group = max([len(g["images"]) for gs in groups for g in gs] or [1])
     q_ids = np.full((len(details), n_groups, per_group), -1, np.int64)
     q_maps = np.zeros((len(details), n_groups, per_group, stats.tokens_per_image), np.float32)
     for n, gs in enumerate(groups):
         for g, grp in enumerate(gs):
             q_ids[n, g, : len(grp["images"])] = grp["images"]
-            q_maps[n, g, : len(grp["images"])] = grp["maps"]
+            q_maps[n, g, : len(grp["images"])] = np.asarray(grp["maps"])[..., order]
     c_f, d_pf, q_f = (frame_maxima(c_maps, F, pre).argmax(-1), frame_maxima(d_maps, F, pre),
                       frame_maxima(q_maps, F, pre).argmax(-1))
     d_f = d_pf.argmax(-1) if d_pf.size else np.zeros(d_ids.shape, np.int64)

@@ -8,7 +8,7 @@ import { cssRgb, lutRgb } from "../shared/raster";
 import type { ColorScale } from "../shared/scale";
 import type { Theme } from "../shared/theme";
 import { type PatchData, cellOf, columnCell, columnLabel, columnOf, tokenLabel, tokenValues, valueAt } from "./data";
-import { columnsCaption, drawFrameGroups } from "./frames";
+import { columnsCaption, drawFrameGroups, frameMajor } from "./frames";
 import { type HeatLayout, type MapLayout, cellRect, colX, labelStep } from "./layout";
 import type { Selection } from "./traits";
 
@@ -44,7 +44,7 @@ export function drawHeat(ctx: CanvasRenderingContext2D, d: PatchData, g: HeatLay
   for (let row = 0; row < d.L; row++) ctx.fillText(`L${d.layers[row]}`, g.x0 - 4, g.y0 + (row + 0.5) * g.cellH);
   const y = g.y0 + d.L * g.cellH + 3;
   const byRows = (d.by === "position" || d.by === "head_position") && d.cols > 1 && g.nCols === d.nPrefix + d.rows * d.cols;
-  const byFrames = (d.by === "position" || d.by === "head_position") && d.frames > 1;
+  const byFrames = (d.by === "position" || d.by === "head_position") && d.frames > 1 && frameMajor(d);
   if (byFrames) drawFrameGroups(ctx, d, g, y, t, (col) => tokenLabel(d, col));
   else if (byRows) drawPatchRows(ctx, d, g, y, t);
   else drawColumnLabels(ctx, d, g, y);

@@ -6,7 +6,7 @@
 // tokens, so the maps draw exactly as for an image, and maps a click there back to a clip cell. A tube result
 // is already one value per patch: its maps are the patch grid over the shown frame's image. Pure but for
 // the canvas labels; vitest covers the slicing.
-import { type FramePixels, clipToken, frameTokens, gatherTokens, localToken, tokenFrame } from "../shared/frames";
+import { type FramePixels, frameTokens, gatherTokens } from "../shared/frames";
 import type { Theme } from "../shared/theme";
 import { type PatchData, groupLabel } from "./data";
 import { type HeatLayout, colX } from "./layout";
@@ -56,7 +56,7 @@ export function mapView(d: PatchData, frame: number, pixels: FramePixels | null)
       global: (lp, token, head) => (d.by === "head_position" ? { layer: d.layers[lp], position: token, head } : { layer: d.layers[lp], position: token }),
     };
   }
-  const idx = frameTokens(d.nPrefix, d.rows, d.cols, f);
+  const idx = frameIndex(d, f);
   const inner = d.by === "head_position" ? d.H : 1;
   const data: PatchData = {
     ...d,
@@ -73,18 +73,47 @@ export function mapView(d: PatchData, frame: number, pixels: FramePixels | null)
     data,
     local: (sel) => {
       if (!sel || sel.position === undefined) return sel;
-      const p = sel.position;
-      const here = p < d.nPrefix || tokenFrame(p, d.nPrefix, d.rows, d.cols) === f;
+      const local = idx.indexOf(sel.position); // -1: a token of another frame
       const out: Selection = { ...sel };
-      if (here) out.position = localToken(p, d.nPrefix, d.rows, d.cols);
+      if (local >= 0) out.position = local;
       else delete out.position;
       return out;
     },
     global: (lp, token, head) => {
-      const position = clipToken(token, d.nPrefix, d.rows, d.cols, f);
+      const position = idx[token] ?? token;
       return d.by === "head_position" ? { layer: d.layers[lp], position, head } : { layer: d.layers[lp], position };
     },
   };
+}
+
+const LABEL = /^t(\d+) r(\d+)c(\d+)$/;
+
+/**
+ * The clip tokens of frame `f` in map order (prefix tokens, then the frame's patches row by row). Frame-major
+ * clips (VideoMAE, ViViT) hold them in one run; a model that orders its tokens otherwise (TimeSformer: all
+ * frames of one patch together) is read from the token labels "t{f} r{r}c{c}".
+ */
+export function frameIndex(d: PatchData, f: number): Int32Array {
+  const major = frameTokens(d.nPrefix, d.rows, d.cols, f);
+  if (frameMajor(d)) return major;
+  const out = Int32Array.from(major);
+  for (let t = d.nPrefix; t < d.tokenLabels.length; t++) {
+    const m = LABEL.exec(d.tokenLabels[t]);
+    if (m && Number(m[1]) === f) out[d.nPrefix + Number(m[2]) * d.cols + Number(m[3])] = t;
+  }
+  return out;
+}
+
+/** Whether the clip's tokens are frame-major (its labels say so, or it has none to say otherwise). */
+export function frameMajor(d: PatchData): boolean {
+  const per = d.rows * d.cols;
+  for (let t = d.nPrefix; t < d.tokenLabels.length; t++) {
+    const m = LABEL.exec(d.tokenLabels[t]);
+    if (!m) continue;
+    const k = t - d.nPrefix;
+    if (Number(m[1]) !== Math.floor(k / per) || Number(m[2]) * d.cols + Number(m[3]) !== k % per) return false;
+  }
+  return true;
 }
 
 /** What the heatmap's columns are, in words (the line above it). */
@@ -94,6 +123,7 @@ export function columnsCaption(d: PatchData, nPrefixCols: number): string {
   if (d.by === "frame") return "token frames, each patched whole (every patch of the frame)";
   if (d.by === "tube") return `tubes: one patch through all ${d.frames} frames, row by row`;
   const prefix = nPrefixCols ? "prefix tokens | " : "";
+  if (d.frames > 1 && !frameMajor(d)) return `${prefix}patches in the model's token order (labels t{frame} r{row}c{col})`;
   return d.frames > 1 ? `${prefix}patches, frame by frame (t0 … t${d.frames - 1}), each row by row` : `${prefix}patches, row by row`;
 }
 
