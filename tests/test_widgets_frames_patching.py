@@ -136,3 +136,16 @@ def test_a_timesformer_clip_keeps_the_models_token_order():
     want = patch(model, [clip], [clip[::-1].copy()], metric=metric, site="resid_pre", by="tube", progress=False)
     np.testing.assert_array_equal(w.values_array(), want.values.float().numpy())
     assert w.frames == 3 and w.token_labels == model.token_labels()  # the view reads each frame from the labels
+
+
+@pytest.mark.parametrize("by", ["frame", "tube"])
+def test_from_result_without_a_model_shows_frames_and_tubes(video, pair, by):
+    result = patch(video, [pair[0]], [pair[1]], site="resid_pre", by=by, progress=False)
+    first = video.display_images(video.to_pixels(pair[0]))[0][0]
+    w = PatchingHeatmap.from_result(result, first, first, grid=(4, 4) if by == "frame" else None)  # tubes name it
+    np.testing.assert_array_equal(w.values_array(), result.values.float().numpy())
+    assert w.axes == ["layer", by] and w.grid == [4, 4]
+    assert w.frames == (4 if by == "frame" else 1)
+    v = w.values_array()
+    lp, cell = np.unravel_index(int(np.argmax(np.abs(v))), v.shape)
+    assert w.selected == {"layer": int(lp), by: int(cell)}

@@ -96,6 +96,12 @@ def display_state(
         state["grid"], state["n_prefix_tokens"] = [g[0], g[1]], prefix
     elif grid is not None:
         state["grid"], state["n_prefix_tokens"] = [int(grid[0]), int(grid[1])], int(n_prefix_tokens or 0)
+    elif result.by == "tube":  # the tubes are the grid's patches, named "r{r}c{c}" row by row
+        last = str(result.labels.get("tube", ["r0c0"])[-1])
+        rows, cols = (int(x) + 1 for x in last[1:].split("c"))
+        state["grid"] = [rows, cols]
+    if result.by == "frame":  # one column per token frame
+        state["frames"] = int(np.asarray(to_numpy(result.values)).shape[1])
     if "position" in result.axes and not state.get("token_labels"):
         state["token_labels"] = default_token_labels(tuple(state["grid"]), state["n_prefix_tokens"])
     clean = as_uint8_image(clean_image)
