@@ -45,7 +45,7 @@ def test_clip_statistics_are_per_token_of_every_frame(setup):
 def test_cards_show_each_top_clip_at_its_peak_frame(setup):
     model, sae, clips, stats = setup
     g = pw.FeatureGallery(model, sae, clips, stats=stats, feature=int(np.argmax(stats.max_activation)))
-    assert g.frames == 4 and g.live is False  # patch look-up reads image tokens: off for clips
+    assert g.frames == 4 and g.live is True
     images, ids, frames = decode_array(g.images), g.image_ids, decode_array(g.card_frames)
     pos = decode_array(g.card_images)
     maps = g.card_map_values()
@@ -126,3 +126,16 @@ def test_a_timesformer_clip_is_read_frame_by_frame():
             acts = sae.encode(cache[hook][0].float())[:, f].numpy()
         want = [acts[cfg.frame_tokens(t)].max() for t in range(cfg.frames)]  # by the model's own token layout
         np.testing.assert_allclose(fv[0, j], want, rtol=2e-3, atol=2e-3)
+
+
+def test_patch_look_up_names_a_clip_token(setup):
+    model, sae, clips, stats = setup
+    g = pw.FeatureGallery(model, sae, clips, stats=stats)
+    clip, frame, patch_ = 3, 2, 5  # the view sends the clip token of the patch it shows at that frame
+    token = frame * 16 + patch_
+    g.patch_query = [clip, token]
+    acts = hand_activations(model, sae, clips[clip])[token]
+    want = np.flatnonzero(acts > 0)
+    want = want[np.argsort(-acts[want], kind="stable")][: len(g.patch_result["features"])]
+    assert g.patch_result["token"] == token and g.patch_result["features"] == want.tolist()
+    np.testing.assert_allclose(g.patch_result["values"], acts[want], rtol=1e-4, atol=1e-4)

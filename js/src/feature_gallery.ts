@@ -35,7 +35,7 @@ import {
 } from "./feature_gallery/data";
 import { ImagePool, type ShotStyle, drawHistogram, drawMapColorbar, drawShots } from "./feature_gallery/draw";
 import { drawBars, readHistogram } from "./feature_gallery/histograms";
-import { drawFrameStrips, readFrameStrips } from "./feature_gallery/frames";
+import { clipTokenOf, drawFrameStrips, readFrameStrips } from "./feature_gallery/frames";
 import type { Placed } from "./feature_gallery/layout";
 import { SteerPanel } from "./feature_gallery/steer";
 import type { FeatureGalleryTraits } from "./feature_gallery/traits";
@@ -81,7 +81,7 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
   private pool: ImagePool = new ImagePool(null);
   private order_: number[] = [];
   private placed = new Map<HTMLCanvasElement, Placed[]>();
-  private patchSel: { image: number; token: number; pool: number } | null = null;
+  private patchSel: { image: number; token: number; pool: number; query: number } | null = null; // query: a clip's token
   private paints = 0;
 
   constructor(model: Model, host: HTMLElement) {
@@ -258,10 +258,11 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
       const hit = this.shotAt(canvas, ev);
       if (!hit) return;
       const ids = (this.get("image_ids") ?? []).map(Number);
-      this.patchSel = { image: ids[hit.shot.image], token: hit.token, pool: hit.shot.image };
+      const query = clipTokenOf(this.model, hit.shot.image, hit.token);
+      this.patchSel = { image: ids[hit.shot.image], token: hit.token, pool: hit.shot.image, query };
       if (feature !== undefined && feature !== this.get("feature")) this.setTraits({ feature });
-      if (!patchFeatures(this.model, this.patchSel.image, hit.token) && this.get("live")) {
-        this.setTraits({ patch_query: [this.patchSel.image, hit.token] });
+      if (!patchFeatures(this.model, this.patchSel.image, query) && this.get("live")) {
+        this.setTraits({ patch_query: [this.patchSel.image, query] });
       }
       this.requestDraw();
     });
@@ -371,7 +372,7 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
     const p = sel.token - lay.nPrefix;
     const where = p >= 0 ? `r${Math.floor(p / lay.cols)}c${p % lay.cols}` : `prefix token ${sel.token}`;
     setText(this.patchTitle, `image ${sel.image}${name}, patch ${where}: active features`);
-    const found = patchFeatures(this.model, sel.image, sel.token);
+    const found = patchFeatures(this.model, sel.image, sel.query);
     if (!found) {
       const live = !!this.get("live");
       this.patchList.replaceChildren(el("div", { cls: "pw-fg-note", text: live ? "asking the kernel…" : "not available: this page holds no look-up for this image" }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { encode } from "../src/shared/codec";
-import { readFrameStrips } from "../src/feature_gallery/frames";
+import { clipTokenOf, readFrameStrips } from "../src/feature_gallery/frames";
 
 // 2 detail features, 3 top clips, 4 frames; the second feature's third clip is missing (-1)
 function state(frames = 4): Record<string, unknown> {
@@ -32,5 +32,15 @@ describe("readFrameStrips", () => {
     const s = state();
     s.detail_frame_images = encode(new Int32Array(8), [2, 1, 4], "int32");
     expect(readFrameStrips(getter(s), 5)).toEqual([]);
+  });
+});
+
+describe("clipTokenOf", () => {
+  it("names the clip token of a patch shown at an image's frame (prefix tokens and images unchanged)", () => {
+    const s = { frames: 4, image_frames: [0, 2], grid: [2, 3], n_prefix_tokens: 1 };
+    expect(clipTokenOf(getter(s), 1, 1 + 4)).toBe(1 + 2 * 6 + 4);
+    expect(clipTokenOf(getter(s), 0, 3)).toBe(3);
+    expect(clipTokenOf(getter(s), 1, 0)).toBe(0);
+    expect(clipTokenOf(getter({ ...s, frames: 1 }), 1, 5)).toBe(5);
   });
 });

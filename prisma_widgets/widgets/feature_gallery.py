@@ -205,7 +205,7 @@ class FeatureGallery(GalleryFrameTraits, PrismaWidget):
         if self._labels is not None and len(self._labels) != stats.n_images:
             raise ValueError(f"{len(self._labels)} image labels for {stats.n_images} images")
         self._stats = stats
-        self._can_look_up = model is not None and sae is not None and clip_frames(stats) == 1  # clips: see report
+        self._can_look_up = model is not None and sae is not None and self._frame_order() is None  # clips: frame-major
         page_size = int(traits.pop("page_size", 12))
         feature = int(traits.get("feature", -1))
         if stats.class_effects is None:  # nothing to push: the frequency order

@@ -7,6 +7,8 @@ shows, for each card's clip, the token frame where the feature peaks (that frame
 clip, a strip of all its frames with the feature's largest activation in each (``detail_frame_values``, the
 frames' images in ``detail_frame_images``). ``card_frames`` / ``detail_frames`` / ``quantile_frames`` name the
 frame shown. The image pool holds one thumbnail per (clip, frame) shown, labelled ``"<clip label> · t2"``. A model whose tokens are not frame-major (TimeSformer) is reordered first.
+A clicked patch asks for the features at its clip token (``image_frames`` names each image's frame); the
+look-up is off for a model whose tokens are not frame-major.
 
 Example:
     >>> import numpy as np
@@ -40,6 +42,7 @@ class GalleryFrameTraits(traitlets.HasTraits):
     detail_frame_values = ArrayTrait()  # float32 [n, K, F]: the feature's largest activation in each frame
     detail_frame_images = ArrayTrait()  # int32 [n, K, F]: each frame's image in `images` (-1: none)
     quantile_frames = ArrayTrait()  # int32 [n, Q, S]
+    image_frames = traitlets.List(traitlets.Int()).tag(sync=True)  # the token frame of each image in `images`
 
     def _clip_frames(self, i: int) -> np.ndarray:
         """Clip ``i``'s thumbnails, one per token frame (the gallery's thumbnail cache, its source and model)."""
@@ -146,6 +149,7 @@ def frame_content(stats: Any, cards: Sequence[int], details: Sequence[int], grou
         "quantile_frames": encode_array(q_f.astype(np.int32)),
         "images": encode_array(pixels),
         "image_ids": [i for i, _ in pool],
+        "image_frames": [f for _, f in pool],
         "image_labels": [f"{name(i)} · t{f}" for i, f in pool],
     }
 

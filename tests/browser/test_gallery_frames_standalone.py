@@ -46,6 +46,11 @@ def test_top_clips_and_their_frames_offline(saved, offline_page, artifacts: Path
     assert strips.is_visible() and int(root.get_attribute("data-frame-strips")) >= 1
     box = strips.bounding_box()
     assert box["width"] > 4 * 40 and box["height"] > 40  # 4 frames a row, a row per top clip
+    # click a patch of the first top clip (shown at its peak frame): the features at that clip token
+    top = page.locator("canvas.pw-fg-top").bounding_box()
+    page.mouse.click(top["x"] + 5, top["y"] + 5)
+    page.wait_for_selector(".pw-fg-patch-feature")
+    assert "patch r0c0: active features" in page.locator(".pw-fg-section-title.pw-export-text").text_content()
     before = canvas_digest(strips)
     page.locator(f".pw-fg-card[data-feature='{live[1]}'] .pw-fg-card-head").click()
     page.wait_for_function(f"() => document.querySelector('.pw-root').dataset.feature === '{live[1]}'")

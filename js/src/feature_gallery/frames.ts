@@ -5,6 +5,7 @@
 import { decode, type EncodedArray } from "../shared/codec";
 import { sizeCanvas } from "../shared/canvas";
 import { drawImageOverGrey, outlinePatch, placeholderGrey } from "../shared/marks";
+import { clipToken } from "../shared/frames";
 import { formatValue } from "../shared/scale";
 import type { Theme } from "../shared/theme";
 import type { TraitSource } from "../shared/traits";
@@ -38,6 +39,17 @@ export function readFrameStrips(m: TraitSource<FeatureGalleryTraits>, feature: n
     out.push({ images, values, peak });
   }
   return out;
+}
+
+/**
+ * The clip token of a token `local` in the frame an image of the pool shows (an image's token is itself):
+ * what the patch look-up asks for, since a clip's look-up tables hold every token of every frame.
+ */
+export function clipTokenOf(m: TraitSource<FeatureGalleryTraits>, pool: number, local: number): number {
+  const frame = ((m.get("image_frames") as number[]) ?? [])[pool];
+  if (Number(m.get("frames") ?? 1) <= 1 || frame === undefined) return local;
+  const [rows, cols] = ((m.get("grid") as number[]) ?? [1, 1]).map(Number);
+  return clipToken(local, Number(m.get("n_prefix_tokens") ?? 0), rows, cols, frame);
 }
 
 const BAR = 22;

@@ -84,6 +84,7 @@ export interface FeatureGalleryTraits extends BaseTraits {
   detail_frame_values: ArrayTrait;
   detail_frame_images: ArrayTrait;
   quantile_frames: ArrayTrait;
+  image_frames: number[];
   // patch look-up
   live: boolean;
   patch_query: number[];
@@ -178,6 +179,7 @@ export const TRAIT_KEYS = [
   "detail_frame_values",
   "detail_frame_images",
   "quantile_frames",
+  "image_frames",
 ] as const;
 
 export type KeysMatch = AssertTrue<SameKeys<FeatureGalleryTraits, typeof TRAIT_KEYS>>;
