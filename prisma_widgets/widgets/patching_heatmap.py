@@ -57,11 +57,14 @@ class PatchingHeatmap(FrameTraits, PrismaWidget):
 
     Args:
         model: a :class:`prisma_widgets.HookedViT`.
-        clean: the clean image (PIL, array HWC/CHW, path, or a ``[1, 3, H, W]`` preprocessed tensor).
-        corrupted: the same image with some patches changed (see :func:`prisma_widgets.corrupt`).
+        clean: the clean image (PIL, array HWC/CHW, path, or a ``[1, 3, H, W]`` preprocessed tensor); for a
+            video model a clip (``[T, H, W, 3]``, a list of frames, a file): then ``frames``, a two-way ``frame``
+            and ``frame_pixels`` show it a token frame at a time (see ``widgets/patching_frames.py``).
+        corrupted: the same image (or clip) with some patches changed (see :func:`prisma_widgets.corrupt`).
         site: ``"resid_pre"`` (default), ``"resid_mid"``, ``"attn_out"``, ``"mlp_out"``, ``"z"`` or
             ``"pattern"``.
-        by: ``"position"`` (default), ``"head"`` (sites ``z``, ``pattern``), ``"head_position"`` or ``"layer"``.
+        by: ``"position"`` (default), ``"head"`` (sites ``z``, ``pattern``), ``"head_position"``, ``"layer"``, or
+            for a clip ``"frame"`` (a whole token frame) and ``"tube"`` (one patch through every frame).
         method: ``"exact"`` (one patched run per cell, batched) or ``"attribution"`` (gradient estimate).
         direction: ``"denoise"`` (clean activations into the corrupted run) or ``"noise"`` (the reverse).
         metric: a callable on the model output (default: clean-top minus corrupted-top logit).
@@ -75,7 +78,8 @@ class PatchingHeatmap(FrameTraits, PrismaWidget):
 
     Synced traits (both ways):
         ``selected``: the clicked cell, ``{"layer": l, "position": p}`` (``by="position"``), ``{"layer", "head"}``,
-        ``{"layer", "position", "head"}`` or ``{"layer"}``; ``layer`` is the model's layer index.
+        ``{"layer", "position", "head"}``, ``{"layer"}``, ``{"layer", "frame"}`` or ``{"layer", "tube"}``; ``layer``
+        is the model's layer index. A clip's painted corruption changes those patches in every frame.
         ``site``, ``by``, ``method``, ``direction``: changing them (from Python or the view) recomputes when a
         model is attached. ``status`` and ``progress`` (0..1) report a running sweep.
         ``corruption_patches`` (flat patch indices) and ``corruption_mode`` (``mask``, ``blur``, ``noise``, or
