@@ -92,6 +92,7 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   private readonly controls: Toolbar;
   private readonly modeSelect: ReturnType<typeof select>;
   private readonly frameStrip: FrameStrip;
+  private readonly editorCaption = el("div", { cls: "pw-ph-caption", text: "clean (paint here)" });
   private view: MapView | null = null; // what the maps draw: a clip's shown frame (the whole result for an image)
 
   private data: PatchData | null = null;
@@ -133,7 +134,7 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     const editor = el("div", { cls: "pw-ph-editor-box" }, [
       el("div", { cls: "pw-ph-section-title", text: "patch editor" }),
       el("div", { cls: "pw-ph-images" }, [
-        el("div", {}, [el("div", { cls: "pw-ph-caption", text: "clean (paint here)" }), this.editorCanvas]),
+        el("div", {}, [this.editorCaption, this.editorCanvas]),
         el("div", {}, [el("div", { cls: "pw-ph-caption", text: "corrupted" }), this.corruptedCanvas]),
       ]),
       el("div", { cls: "pw-ph-editor-row" }, [modeSelect.root, this.clearButton, this.runButton]),
@@ -368,6 +369,7 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     if (!d) return;
     drawEditor(this.editorCanvas, this.corruptedCanvas, d, this.editorRect, { clean: this.imageCanvas, corrupted: this.corruptedImage }, this.painted, this.theme);
     this.root.dataset.painted = String(this.painted.length);
+    setText(this.editorCaption, d.frames > 1 ? "clean, frame t0 (paint here: every frame)" : "clean (paint here)");
   }
 
   // ------------------------------------------------------------------ pointer
