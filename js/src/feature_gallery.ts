@@ -35,6 +35,7 @@ import {
 } from "./feature_gallery/data";
 import { ImagePool, type ShotStyle, drawHistogram, drawMapColorbar, drawShots } from "./feature_gallery/draw";
 import { drawBars, readHistogram } from "./feature_gallery/histograms";
+import { clipTokenOf, drawFrameStrips, readFrameStrips } from "./feature_gallery/frames";
 import type { Placed } from "./feature_gallery/layout";
 import { SteerPanel } from "./feature_gallery/steer";
 import type { FeatureGalleryTraits } from "./feature_gallery/traits";
@@ -43,7 +44,7 @@ export type { Model };
 
 type Key = TraitKey<FeatureGalleryTraits>;
 const INDEX_KEYS: Key[] = ["feature_ids", "frequency", "mean_activation", "max_activation", "effect_strength", "top_class", "class_names", "d_sae", "grid", "n_prefix_tokens", "density_counts", "density_edges"];
-const CONTENT_KEYS: Key[] = ["card_features", "card_images", "card_maps", "detail_features", "detail_images", "quantile_images", "effect_classes", "images", "image_ids", "image_labels"];
+const CONTENT_KEYS: Key[] = ["card_features", "card_images", "card_maps", "detail_features", "detail_images", "quantile_images", "effect_classes", "images", "image_ids", "image_labels", "frames", "detail_frame_values", "detail_frame_images"];
 const LIST_KEYS: Key[] = ["sort_by", "descending", "query", "hide_dead", "page", "page_size"];
 const DRAW_KEYS: Key[] = ["feature", "normalization", "colormap", "opacity", "thumb_size", "patch_result", "status", "steer_result", "can_steer", "live"];
 const PUSH_TITLE = "↑: the class whose logit this feature's decoder direction raises most (its direct effect), not what the feature detects";
@@ -73,12 +74,14 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
   private readonly actHist: HTMLCanvasElement;
   private readonly effectHist: HTMLCanvasElement;
   private readonly steer: SteerPanel;
+  private readonly framesTitle: HTMLDivElement;
+  private readonly frameStrips: HTMLCanvasElement; // clips: every frame of each top clip, its activation as a bar
 
   private index: GalleryIndex | null = null;
   private pool: ImagePool = new ImagePool(null);
   private order_: number[] = [];
   private placed = new Map<HTMLCanvasElement, Placed[]>();
-  private patchSel: { image: number; token: number; pool: number } | null = null;
+  private patchSel: { image: number; token: number; pool: number; query: number } | null = null; // query: a clip's token
   private paints = 0;
 
   constructor(model: Model, host: HTMLElement) {
@@ -117,8 +120,10 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
       result: () => this.get("steer_result") ?? {},
       send: (request) => this.setTraits({ steer_request: request }),
     });
+    this.framesTitle = section("frames of the top clips (bar: the feature's largest activation in the frame)");
+    this.frameStrips = el("canvas", { cls: "pw-fg-frame-strips", attrs: { role: "img", "aria-label": "each top clip's frames and the feature's activation in each" } });
     this.detailEl = el("div", { cls: "pw-fg-detail" }, [
-      this.detailTitle, this.detailStats, section("top images"), this.detailTop, this.colorbar,
+      this.detailTitle, this.detailStats, section("top images"), this.detailTop, this.colorbar, this.framesTitle, this.frameStrips,
       section("quantile groups (random sample of the images where it fires)"), this.quantilesEl,
       section("activations (tokens of sampled images where it fires)"), this.actHist,
       section("feature density"), this.histogram, section("class effects (direct, per unit of the feature)"), this.effectsEl,
@@ -253,10 +258,11 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
       const hit = this.shotAt(canvas, ev);
       if (!hit) return;
       const ids = (this.get("image_ids") ?? []).map(Number);
-      this.patchSel = { image: ids[hit.shot.image], token: hit.token, pool: hit.shot.image };
+      const query = clipTokenOf(this.model, hit.shot.image, hit.token);
+      this.patchSel = { image: ids[hit.shot.image], token: hit.token, pool: hit.shot.image, query };
       if (feature !== undefined && feature !== this.get("feature")) this.setTraits({ feature });
-      if (!patchFeatures(this.model, this.patchSel.image, hit.token) && this.get("live")) {
-        this.setTraits({ patch_query: [this.patchSel.image, hit.token] });
+      if (!patchFeatures(this.model, this.patchSel.image, query) && this.get("live")) {
+        this.setTraits({ patch_query: [this.patchSel.image, query] });
       }
       this.requestDraw();
     });
@@ -315,6 +321,10 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
     const saved = i !== undefined;
     setText(this.detailStats, !saved ? "this feature is not in this page" : detail ? `${this.statsLine(f)} · max ${formatValue(ix.max[i])}` : "loading…");
     this.placed.set(this.detailTop, drawShots(this.detailTop, detail?.top ?? [], this.pool, lay, thumb * 1.3, 4, style));
+    const strips = readFrameStrips(this.model, f);
+    for (const e of [this.framesTitle, this.frameStrips]) e.style.display = strips.length ? "" : "none";
+    if (strips.length) drawFrameStrips(this.frameStrips, strips, this.pool, (this.get("image_labels") ?? []) as string[], thumb * 0.8, this.theme);
+    this.root.dataset.frameStrips = String(strips.length);
     const groups = (detail?.quantiles ?? []).map((g, gi) => {
       const c = el("canvas", { cls: "pw-canvas pw-fg-quantile" });
       this.bindShotClicks(c);
@@ -362,7 +372,7 @@ export class FeatureGalleryView extends WidgetView<FeatureGalleryTraits> {
     const p = sel.token - lay.nPrefix;
     const where = p >= 0 ? `r${Math.floor(p / lay.cols)}c${p % lay.cols}` : `prefix token ${sel.token}`;
     setText(this.patchTitle, `image ${sel.image}${name}, patch ${where}: active features`);
-    const found = patchFeatures(this.model, sel.image, sel.token);
+    const found = patchFeatures(this.model, sel.image, sel.query);
     if (!found) {
       const live = !!this.get("live");
       this.patchList.replaceChildren(el("div", { cls: "pw-fg-note", text: live ? "asking the kernel…" : "not available: this page holds no look-up for this image" }));

@@ -15,6 +15,7 @@ import {
   cellOf,
   centredScale,
   columnCell,
+  columnLabel,
   columnOf,
   gridColumns,
   hasMaps,
@@ -22,11 +23,11 @@ import {
   paintPatch,
   readPatching,
   selectionOf,
-  tokenLabel,
   valueAt,
 } from "./patching_heatmap/data";
 import { type Colouring, type LayerMap, drawEditor, drawEffectColorbar, drawHeat, drawLayerMap } from "./patching_heatmap/draw";
 import { KernelFeedback } from "./patching_heatmap/feedback";
+import { type MapView, mapView, mapsByFrame } from "./patching_heatmap/frames";
 import { type HeatLayout, cellAtPoint, heatLayout, heatTarget, mapLayout, prefixAt } from "./patching_heatmap/layout";
 import { CellPanel } from "./patching_heatmap/panel";
 import { BY_LABELS, KERNEL_ONLY, type Toolbar, buildToolbar, syncToolbar } from "./patching_heatmap/toolbar";
@@ -34,6 +35,7 @@ import type { CorruptionMode, PatchingHeatmapTraits } from "./patching_heatmap/t
 import { pixelsToCanvas, sizeCanvas } from "./shared/canvas";
 import { lut } from "./shared/colormap";
 import { button, el, select, setText } from "./shared/dom";
+import { FrameStrip, framePixels } from "./shared/frames";
 import { type Rect, arrowCell, mapSize, patchTokenAt } from "./shared/patches";
 import { localPoint } from "./shared/pointer";
 import { type ColorScale, formatValue } from "./shared/scale";
@@ -59,6 +61,8 @@ const DATA_KEYS: Key[] = [
   "cell_top_probs",
   "clean_top",
   "corrupted_top",
+  "frames",
+  "frame_pixels",
 ];
 const LOOK_KEYS: Key[] = ["theme", "title", "size", "map_size"];
 const DRAW_KEYS: Key[] = ["selected", "normalization", "colormap", "selected_top", "predictions_note", "site", "method", "direction", "clean_metric", "corrupted_metric"];
@@ -87,6 +91,9 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   private readonly tip = el("div", { cls: "pw-ph-tip", attrs: { role: "status" } });
   private readonly controls: Toolbar;
   private readonly modeSelect: ReturnType<typeof select>;
+  private readonly frameStrip: FrameStrip;
+  private readonly editorCaption = el("div", { cls: "pw-ph-caption", text: "clean (paint here)" });
+  private view: MapView | null = null; // what the maps draw: a clip's shown frame (the whole result for an image)
 
   private data: PatchData | null = null;
   private heat: HeatLayout = heatLayout(1, 1, 0, 200);
@@ -127,14 +134,15 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     const editor = el("div", { cls: "pw-ph-editor-box" }, [
       el("div", { cls: "pw-ph-section-title", text: "patch editor" }),
       el("div", { cls: "pw-ph-images" }, [
-        el("div", {}, [el("div", { cls: "pw-ph-caption", text: "clean (paint here)" }), this.editorCanvas]),
+        el("div", {}, [this.editorCaption, this.editorCanvas]),
         el("div", {}, [el("div", { cls: "pw-ph-caption", text: "corrupted" }), this.corruptedCanvas]),
       ]),
       el("div", { cls: "pw-ph-editor-row" }, [modeSelect.root, this.clearButton, this.runButton]),
     ]);
 
     const heatBox = el("div", { cls: "pw-ph-heat-box" }, [this.heatCanvas, this.tip]);
-    const left = el("div", { cls: "pw-ph-left" }, [this.heatLabel, ...this.feedback.parts, heatBox, this.colorbarCanvas, this.mapsTitle, this.mapsEl]);
+    this.frameStrip = new FrameStrip((f) => this.setTraits({ frame: f }), () => 700);
+    const left = el("div", { cls: "pw-ph-left" }, [this.heatLabel, ...this.feedback.parts, heatBox, this.colorbarCanvas, this.mapsTitle, this.frameStrip.root, this.mapsEl]);
     const panel = el("div", { cls: "pw-ph-panel" }, [...this.cellPanel.parts, editor]);
     this.root.append(this.titleEl, this.toolbar, this.noteEl, this.errorEl, el("div", { cls: "pw-ph-body" }, [left, panel]));
 
@@ -146,7 +154,11 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
       this.syncKernel();
       this.drawEditor();
     });
-    this.disposers.push(() => this.feedback.destroy());
+    this.onChange(["frame"], () => {
+      this.view = null; // the maps follow the shown token frame (its tokens and its image)
+      this.draw();
+    });
+    this.disposers.push(() => this.feedback.destroy(), () => this.frameStrip.stop());
     if (typeof ResizeObserver === "function") {
       // the heatmap is laid out for the widget's width: follow a notebook resized or a panel opened
       const ro = new ResizeObserver(() => {
@@ -161,6 +173,17 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   // ------------------------------------------------------------------ model
   protected dropData(): void {
     this.data = null;
+    this.view = null;
+  }
+
+  /** The maps' view of the result: for a clip, the token frame the strip shows. */
+  private mapView(): MapView {
+    const d = this.data!;
+    if (!this.view) {
+      const f = Math.max(0, Math.min(d.frames - 1, Number(this.get("frame") ?? 0)));
+      this.view = mapView(d, f, d.frames > 1 ? framePixels(this.get("frame_pixels"), f) : null);
+    }
+    return this.view;
   }
 
   private interactive(): boolean {
@@ -249,9 +272,10 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     }
   }
 
-  private buildMaps(d: PatchData): void {
+  private buildMaps(full: PatchData): void {
     this.maps = [];
-    const show = hasMaps(d);
+    const d = this.mapView().data;
+    const show = hasMaps(full);
     this.mapsTitle.style.display = show ? "" : "none";
     this.mapsEl.style.display = show ? "" : "none";
     const imgH = d.pixels?.H ?? d.rows * 16;
@@ -324,13 +348,20 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   }
 
   private drawMaps(): void {
-    const d = this.data!;
-    if (!hasMaps(d)) return;
-    const sel = this.selection();
+    const full = this.data!;
+    const frames = full.frames;
+    const frame = Math.max(0, Math.min(frames - 1, Number(this.get("frame") ?? 0)));
+    this.frameStrip.sync(frame, mapsByFrame(full) ? frames : 1, `t${frame}`);
+    if (!hasMaps(full)) return;
+    const { data: d, local } = this.mapView();
+    const sel = local(this.selection());
     const head = sel ? columnOf(d, sel).head : 0;
-    setText(this.mapsTitle, `each layer over the clean image${d.by === "head_position" ? ` (${headLabel(d, head)})` : ""}; prefix tokens on the right`);
+    const over = frames > 1 ? `frame t${frame} of the clean clip${full.by === "tube" ? " (each patch: its tube)" : ""}` : "the clean image";
+    setText(this.mapsTitle, `each layer over ${over}${d.by === "head_position" ? ` (${headLabel(d, head)})` : ""}${d.nPrefix ? "; prefix tokens on the right" : ""}`);
     const c = this.colouring();
-    for (const m of this.maps) drawLayerMap(m, d, this.mapRect, this.imageCanvas, sel, c, this.theme);
+    const image = d.pixels && d.pixels !== full.pixels ? pixelsToCanvas(d.pixels.data, d.pixels.H, d.pixels.W, d.pixels.C) : this.imageCanvas;
+    for (const m of this.maps) drawLayerMap(m, d, this.mapRect, image, sel, c, this.theme);
+    this.root.dataset.frame = String(frame);
   }
 
   private drawEditor(): void {
@@ -338,6 +369,7 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     if (!d) return;
     drawEditor(this.editorCanvas, this.corruptedCanvas, d, this.editorRect, { clean: this.imageCanvas, corrupted: this.corruptedImage }, this.painted, this.theme);
     this.root.dataset.painted = String(this.painted.length);
+    setText(this.editorCaption, d.frames > 1 ? "clean, frame t0 (paint here: every frame)" : "clean (paint here)");
   }
 
   // ------------------------------------------------------------------ pointer
@@ -364,14 +396,14 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   }
 
   private clickMap(m: LayerMap, ev: MouseEvent): void {
-    const d = this.data;
-    if (!d) return;
+    if (!this.data) return;
+    const { data: d, global } = this.mapView();
     const { x, y } = localPoint(m.canvas, ev);
     const pre = prefixAt(m.geom, x, y);
     const token = pre >= 0 ? pre : patchTokenAt(this.mapRect, x, y, d.rows, d.cols, d.nPrefix);
     if (token < 0) return;
     const sel = this.selection();
-    this.select({ ...selectionOf(d, m.lp, columnCell(d, token, sel?.head ?? 0)) });
+    this.select(global(m.lp, token, sel?.head ?? 0));
   }
 
   private bindPointer(): void {
@@ -438,7 +470,7 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
     const sel = this.selection();
     const head = sel ? columnOf(d, sel).head : 0;
     const cell = columnCell(d, hit.col, head);
-    const col = d.by === "head" ? headLabel(d, hit.col) : d.by === "layer" ? "whole layer" : tokenLabel(d, hit.col);
+    const col = d.by === "layer" ? "whole layer" : columnLabel(d, hit.col);
     const what = d.by === "head_position" ? ` · ${headLabel(d, head)}` : "";
     const text = `L${d.layers[hit.row]} · ${col}${what} · effect ${formatValue(valueAt(d, hit.row, cell))}`;
     setText(this.tip, text);
@@ -452,7 +484,8 @@ export class PatchingHeatmapView extends WidgetView<PatchingHeatmapTraits> {
   // ------------------------------------------------------------------ export
   protected pngName(): string {
     const s = this.selection();
-    return `patching_${this.get("site")}_${this.data?.by ?? "position"}_L${s?.layer ?? 0}.png`;
+    const f = (this.data?.frames ?? 1) > 1 ? `_t${this.get("frame") ?? 0}` : "";
+    return `patching_${this.get("site")}_${this.data?.by ?? "position"}_L${s?.layer ?? 0}${f}.png`;
   }
 }
 

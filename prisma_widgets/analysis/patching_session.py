@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..validate import check_int, check_strings
-from .patching import BY, SITES, PatchingResult, patch, run_patched
+from .patching import BY, GROUPS, SITES, PatchingResult, patch, run_patched
 from .readout import Readout, needs_prompts
 
 if TYPE_CHECKING:
@@ -28,9 +28,10 @@ SweepKey = tuple[str, str, str, str]
 
 
 def allowed_by(site: str) -> list[str]:
-    """The ``by`` values that apply to a site (``head`` needs a per-head site: ``z`` or ``pattern``)."""
+    """The ``by`` values that apply to a site (``head`` needs a per-head site: ``z`` or ``pattern``; ``frame``
+    and ``tube``, position sets, a site with positions)."""
     layout = SITES[site][1]
-    return [b for b, axes in BY.items() if set(axes) <= set(layout)]
+    return [b for b, axes in BY.items() if set(axes) <= set(layout)] + (list(GROUPS) if "position" in layout else [])
 
 
 def top_k_rows(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +170,7 @@ class PatchingSession:
     def n_cells(self, by: str) -> int:
         cfg = self.model.cfg
         return {"position": cfg.n_tokens, "head": cfg.n_heads, "head_position": cfg.n_tokens * cfg.n_heads,
-                "layer": 1}[by]
+                "layer": 1, "frame": cfg.frames, "tube": cfg.grid[0] * cfg.grid[1]}[by]
 
     def n_layers(self) -> int:
         return self.model.cfg.n_layers if self.layers is None else len(self.layers)

@@ -2,14 +2,13 @@
 
 A sortable, filterable list of feature cards (firing frequency, mean activation, and the class its decoder
 direction pushes up most; search by feature index or by class / prompt name), sorted by default by that push
-(the largest direct logit effect), the order a researcher starts from. Each card shows the feature's top images with its patch
-activations over them. Click a card (or set ``feature`` from Python) for the detail view: top images,
+(the largest direct logit effect), the order a researcher starts from. Each card shows the feature's top images with its
+patch activations over them. Click a card (or set ``feature`` from Python) for the detail view: top images,
 quantile groups of a random sample of the images where it fires, the log-density histogram of every
 feature with this one marked, its activation histogram and logit-effect histogram, its top and bottom class
 effects (never the same class in both), and steering: zero it, double it or clamp it to a value on its top
-images and see the class (or prompt) probabilities move, computed in the kernel (a saved page says so). Click a patch of any image: the
-features active there, strongest first (a kernel round trip when live; precomputed for the images of
-a saved page).
+images and see the class (or prompt) probabilities move, computed in the kernel (a saved page says so). Click a
+patch of any image: the features active there, strongest first (kernel round trip; precomputed in a saved page).
 
 What travels (Python computes every number; the front end only draws and sorts):
 
@@ -19,9 +18,9 @@ What travels (Python computes every number; the front end only draws and sorts):
 * only what is on screen: the cards of the page the view shows (the view reports its page in
   ``visible``) and the detail of ``feature``. Patch maps are uint8 with one float32 scale per map
   (error at most ``max(map) / 510``); images are uint8 thumbnails, each sent once per update;
-* ``save_html(path, features=[...])`` writes the index, cards and details of the chosen features only
-  (default: the page on screen and the selected feature), plus the active features of every patch
-  of every image it holds.
+* ``save_html(path, features=[...])`` writes the index, cards and details of the chosen features only (default:
+  the page on screen and the selected feature), plus the active features of every patch of every image it holds.
+* over clips (a video model): see :mod:`prisma_widgets.widgets.gallery_frames`.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from ._base import (
 from ._layout import as_uint8_image
 from .gallery_detail import (BINS, activation_histogram, active_features, check_steer_request, density_histogram,
                              effect_histogram, list_order, push, quantized_maps, steer_probabilities, thumbnail)
+from .gallery_frames import GalleryFrameTraits, clip_frames, frame_content
 
 if TYPE_CHECKING:
     from ..hooked.model import HookedViT
@@ -64,7 +64,7 @@ PATCH_FEATURES = 8
 THUMB_PIXELS = 96
 
 
-class FeatureGallery(PrismaWidget):
+class FeatureGallery(GalleryFrameTraits, PrismaWidget):
     """A sparse autoencoder's features over a set of images: cards, a detail view, patch look-up.
 
     Args:
@@ -205,7 +205,7 @@ class FeatureGallery(PrismaWidget):
         if self._labels is not None and len(self._labels) != stats.n_images:
             raise ValueError(f"{len(self._labels)} image labels for {stats.n_images} images")
         self._stats = stats
-        self._can_look_up = model is not None and sae is not None
+        self._can_look_up = model is not None and sae is not None and self._frame_order() is None  # clips: frame-major
         page_size = int(traits.pop("page_size", 12))
         feature = int(traits.get("feature", -1))
         if stats.class_effects is None:  # nothing to push: the frequency order
@@ -329,11 +329,12 @@ class FeatureGallery(PrismaWidget):
         for n, f in enumerate(details):
             for h, (counts, edges) in enumerate((activation_histogram(st, f), effect_histogram(st, f))):
                 hists[0][h, n, : len(counts)], hists[1][h, n, : len(edges)] = counts, edges
-        pixels = np.stack([self._thumb(i) for i in pool]) if pool else np.zeros((0, 1, 1, 3), np.uint8)
+        clips = clip_frames(st) > 1  # a clip: the frames where each feature fires (gallery_frames.py)
+        pixels = np.stack([self._thumb(i) for i in pool]) if pool and not clips else np.zeros((0, 1, 1, 3), np.uint8)
         card_maps, card_scale = quantized_maps(st.top_maps[cards, :CARD_IMAGES])
         det_maps, det_scale = quantized_maps(st.top_maps[details])
         q_maps, q_scale = quantized_maps(q_map)
-        return {
+        state = {
             "card_features": cards,
             "card_images": encode_array(pos(st.top_images[cards, :CARD_IMAGES]), "int32"),
             "card_values": encode_array(st.top_values[cards, :CARD_IMAGES], "float32"),
@@ -358,6 +359,10 @@ class FeatureGallery(PrismaWidget):
             "image_ids": pool,
             "image_labels": [self._labels[i] for i in pool] if self._labels is not None else [],
         }
+        if clips:
+            state.update(frame_content(st, cards, details, groups, self._clip_frames, self._labels, CARD_IMAGES,
+                                       QUANTILE_GROUPS, self._frame_order()))
+        return state
 
     def _refresh(self, visible: Sequence[int] | None = None, feature: int | None = None) -> None:
         visible = list(self.visible) if visible is None else [int(v) for v in visible]

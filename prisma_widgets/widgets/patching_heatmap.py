@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import traitlets
 
-from ..analysis.corrupt import corrupt, patch_mask
+from ..analysis.corrupt import patch_mask
 from ..analysis.patching_session import PatchingSession, Sweep, SweepKey, allowed_by
 from ..hooked.config import layer_index
 from ._base import COLORMAPS, ArrayTrait, PrismaWidget, bundle_css, bundle_esm, decode_array, encode_array
-from ._layout import changed_patches, check_same_size, single_image
+from .frames import FrameTraits
+from .patching_frames import corrupt_input, pair_pixels, pair_state
 from .patching_state import (
     BYS,
     CELL_AXES,
@@ -51,16 +52,19 @@ if TYPE_CHECKING:
     from ..analysis.patching import PatchingResult
     from ..hooked.model import HookedViT
 
-class PatchingHeatmap(PrismaWidget):
+class PatchingHeatmap(FrameTraits, PrismaWidget):
     """Activation patching as a heatmap you can steer: which layer, token or head carries the clean answer.
 
     Args:
         model: a :class:`prisma_widgets.HookedViT`.
-        clean: the clean image (PIL, array HWC/CHW, path, or a ``[1, 3, H, W]`` preprocessed tensor).
-        corrupted: the same image with some patches changed (see :func:`prisma_widgets.corrupt`).
+        clean: the clean image (PIL, array HWC/CHW, path, or a ``[1, 3, H, W]`` preprocessed tensor); for a
+            video model a clip (``[T, H, W, 3]``, a list of frames, a file): then ``frames``, a two-way ``frame``
+            and ``frame_pixels`` show it a token frame at a time (see ``widgets/patching_frames.py``).
+        corrupted: the same image (or clip) with some patches changed (see :func:`prisma_widgets.corrupt`).
         site: ``"resid_pre"`` (default), ``"resid_mid"``, ``"attn_out"``, ``"mlp_out"``, ``"z"`` or
             ``"pattern"``.
-        by: ``"position"`` (default), ``"head"`` (sites ``z``, ``pattern``), ``"head_position"`` or ``"layer"``.
+        by: ``"position"`` (default), ``"head"`` (sites ``z``, ``pattern``), ``"head_position"``, ``"layer"``, or
+            for a clip ``"frame"`` (a whole token frame) and ``"tube"`` (one patch through every frame).
         method: ``"exact"`` (one patched run per cell, batched) or ``"attribution"`` (gradient estimate).
         direction: ``"denoise"`` (clean activations into the corrupted run) or ``"noise"`` (the reverse).
         metric: a callable on the model output (default: clean-top minus corrupted-top logit).
@@ -74,7 +78,8 @@ class PatchingHeatmap(PrismaWidget):
 
     Synced traits (both ways):
         ``selected``: the clicked cell, ``{"layer": l, "position": p}`` (``by="position"``), ``{"layer", "head"}``,
-        ``{"layer", "position", "head"}`` or ``{"layer"}``; ``layer`` is the model's layer index.
+        ``{"layer", "position", "head"}``, ``{"layer"}``, ``{"layer", "frame"}`` or ``{"layer", "tube"}``; ``layer``
+        is the model's layer index. A clip's painted corruption changes those patches in every frame.
         ``site``, ``by``, ``method``, ``direction``: changing them (from Python or the view) recomputes when a
         model is attached. ``status`` and ``progress`` (0..1) report a running sweep.
         ``corruption_patches`` (flat patch indices) and ``corruption_mode`` (``mask``, ``blur``, ``noise``, or
@@ -172,27 +177,17 @@ class PatchingHeatmap(PrismaWidget):
                 raise ValueError(f"{name} must be one of {choices}; got {value!r}")
         if by not in allowed_by(site):
             raise ValueError(f"by={by!r} does not apply to site={site!r}; choose one of {allowed_by(site)}")
-        clean, corrupted = single_image(clean, "clean"), single_image(corrupted, "corrupted")
-        check_same_size(clean, corrupted)
         cfg = model.cfg
-        clean_px, corrupted_px = model.to_pixels(clean), model.to_pixels(corrupted)
-        if clean_px.shape != corrupted_px.shape or clean_px.shape[0] != 1:
-            raise ValueError(
-                f"clean and corrupted must each be one image of the model's input size {list(cfg.image_size)}; "
-                f"got pixels {list(clean_px.shape)} and {list(corrupted_px.shape)}"
-            )
+        clean_px, corrupted_px = pair_pixels(model, clean, corrupted)
         chosen = None if layers is None else sorted({layer_index(x, cfg.n_layers) for x in layers})
         session = PatchingSession(model, clean_px, corrupted_px, metric=metric, layers=chosen, labels=labels,
                                   prompts=prompts, top_k=top_k, max_precomputed_cells=max_precomputed_cells)
         self._session = session
-        clean_img = model.display_images(clean_px)[0]
-        corrupted_img = model.display_images(corrupted_px)[0]
-        self._swap_source = corrupted_img  # what corruption_mode="swap" takes the painted patches from
+        images, self._swap_source = pair_state(model, clean_px, corrupted_px)  # swap takes patches from there
+        self._clean_shown = model.display_images(clean_px)[0]
         state: dict[str, Any] = {
-            "image_pixels": encode_array(clean_img),
-            "corrupted_pixels": encode_array(corrupted_img),
+            **images,
             "class_names": session.names,
-            "corruption_patches": changed_patches(clean_img, corrupted_img, cfg.grid),
             "interactive": True,
             "note": "",
             "model_name": str(model.name or ""),
@@ -209,6 +204,7 @@ class PatchingHeatmap(PrismaWidget):
         self._session: PatchingSession | None = None
         self._result: PatchingResult | None = None
         self._swap_source: np.ndarray | None = None
+        self._clean_shown: np.ndarray | None = None  # the clean image (or clip) as displayed: Run corrupts it
 
     # ------------------------------------------------------------------------------------------
     # state from the session
@@ -418,16 +414,15 @@ class PatchingHeatmap(PrismaWidget):
             return self._refuse(f"could not corrupt: {err}")
         if not mask.any():
             return self._refuse("paint at least one patch on the clean image, then press Run")
-        clean_img = decode_array(self.image_pixels)
-        corrupted_img = corrupt(clean_img, mask, mode=mode, grid=grid, other=self._swap_source)
-        model = session.model
-        # the displayed clean image, so untouched patches match exactly
-        self._session = session.with_pair(model.to_pixels(clean_img), model.to_pixels(corrupted_img))
+        shown = self._clean_shown if self._clean_shown is not None else decode_array(self.image_pixels)
+        corrupted_img = corrupt_input(session.model, shown, mask, mode, self._swap_source)
+        # the displayed clean input, so untouched patches match exactly
+        self._session = session.with_pair(session.model.to_pixels(shown), session.model.to_pixels(corrupted_img))
         key = (self.site, self.by, self.method, self.direction)
         if not self._recompute(key, dict(zip(("site", "by", "method", "direction"), key))):
             self._session = session
             return False
-        self._set_quietly({"corrupted_pixels": encode_array(corrupted_img),
+        self._set_quietly({"corrupted_pixels": encode_array(corrupted_img if corrupted_img.ndim == 3 else corrupted_img[0]),
                            "corruption_patches": [int(i) for i in np.flatnonzero(mask)],
                            "corruption_mode": mode, **self._predictions_state()})
         return True

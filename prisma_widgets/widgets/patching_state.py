@@ -18,17 +18,20 @@ if TYPE_CHECKING:
     from ..analysis.patching import PatchingResult
 
 SITES = ("resid_pre", "resid_mid", "attn_out", "mlp_out", "z", "pattern")
-BYS = ("position", "head", "head_position", "layer")
+BYS = ("position", "head", "head_position", "layer", "frame", "tube")
 METHODS = ("exact", "attribution")
 DIRECTIONS = ("denoise", "noise")
 NORMALIZATIONS = ("global", "unit")
 CORRUPTION_MODES = ("mask", "blur", "noise", "swap")
 
 #: the cell axes of each ``by`` (after the layer axis), as :mod:`prisma_widgets.analysis.patching` orders them
-CELL_AXES = {"position": ("position",), "head": ("head",), "head_position": ("position", "head"), "layer": ()}
+#: (``frame``: every patch of one token frame; ``tube``: one patch through every frame; see position_groups)
+CELL_AXES = {"position": ("position",), "head": ("head",), "head_position": ("position", "head"), "layer": (),
+             "frame": ("frame",), "tube": ("tube",)}
 #: keys of ``selected`` for each ``by``
 SELECTION_KEYS = {"position": ("layer", "position"), "head": ("layer", "head"),
-                  "head_position": ("layer", "position", "head"), "layer": ("layer",)}
+                  "head_position": ("layer", "position", "head"), "layer": ("layer",),
+                  "frame": ("layer", "frame"), "tube": ("layer", "tube")}
 
 #: at most this many (layer, cell) pairs get precomputed predictions (for a saved page)
 DEFAULT_MAX_PRECOMPUTED = 4096
@@ -93,6 +96,12 @@ def display_state(
         state["grid"], state["n_prefix_tokens"] = [g[0], g[1]], prefix
     elif grid is not None:
         state["grid"], state["n_prefix_tokens"] = [int(grid[0]), int(grid[1])], int(n_prefix_tokens or 0)
+    elif result.by == "tube":  # the tubes are the grid's patches, named "r{r}c{c}" row by row
+        last = str(result.labels.get("tube", ["r0c0"])[-1])
+        rows, cols = (int(x) + 1 for x in last[1:].split("c"))
+        state["grid"] = [rows, cols]
+    if result.by == "frame":  # one column per token frame
+        state["frames"] = int(np.asarray(to_numpy(result.values)).shape[1])
     if "position" in result.axes and not state.get("token_labels"):
         state["token_labels"] = default_token_labels(tuple(state["grid"]), state["n_prefix_tokens"])
     clean = as_uint8_image(clean_image)

@@ -77,6 +77,14 @@ export interface FeatureGalleryTraits extends BaseTraits {
   images: ArrayTrait;
   image_ids: number[];
   image_labels: string[];
+  // clips (a video model): the frame each image shows, and each top clip's frames (gallery_frames.py)
+  frames: number;
+  card_frames: ArrayTrait;
+  detail_frames: ArrayTrait;
+  detail_frame_values: ArrayTrait;
+  detail_frame_images: ArrayTrait;
+  quantile_frames: ArrayTrait;
+  image_frames: number[];
   // patch look-up
   live: boolean;
   patch_query: number[];
@@ -165,6 +173,13 @@ export const TRAIT_KEYS = [
   "status",
   "thumb_size",
   "opacity",
+  "frames",
+  "card_frames",
+  "detail_frames",
+  "detail_frame_values",
+  "detail_frame_images",
+  "quantile_frames",
+  "image_frames",
 ] as const;
 
 export type KeysMatch = AssertTrue<SameKeys<FeatureGalleryTraits, typeof TRAIT_KEYS>>;

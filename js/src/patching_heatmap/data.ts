@@ -6,24 +6,26 @@ import type { TraitSource } from "../shared/traits";
 import type { By, PatchingHeatmapTraits, Selection } from "./traits";
 
 export type { By, Selection } from "./traits";
-export const BYS: By[] = ["position", "head", "head_position", "layer"];
+export const BYS: By[] = ["position", "head", "head_position", "layer", "frame", "tube"];
 
 /** Cell axes after the layer axis, as the engine orders them. */
-export const CELL_AXES: Record<By, ("position" | "head")[]> = {
+export const CELL_AXES: Record<By, ("position" | "head" | "frame" | "tube")[]> = {
   position: ["position"],
   head: ["head"],
   head_position: ["position", "head"],
   layer: [],
+  frame: ["frame"],
+  tube: ["tube"],
 };
 
-/** Which `by` applies to which site (head needs a per-head site). */
+/** Which `by` applies to which site (head needs a per-head site; frame and tube, a clip's position sets, any site). */
 export const SITE_BYS: Record<string, By[]> = {
-  resid_pre: ["position", "layer"],
-  resid_mid: ["position", "layer"],
-  attn_out: ["position", "layer"],
-  mlp_out: ["position", "layer"],
-  z: ["position", "head", "head_position", "layer"],
-  pattern: ["position", "head", "head_position", "layer"],
+  resid_pre: ["position", "layer", "frame", "tube"],
+  resid_mid: ["position", "layer", "frame", "tube"],
+  attn_out: ["position", "layer", "frame", "tube"],
+  mlp_out: ["position", "layer", "frame", "tube"],
+  z: ["position", "head", "head_position", "layer", "frame", "tube"],
+  pattern: ["position", "head", "head_position", "layer", "frame", "tube"],
 };
 
 export interface Pixels {
@@ -52,6 +54,8 @@ export interface PatchData {
   rows: number;
   cols: number;
   nPrefix: number;
+  /** token frames of a clip (1: an image); tokens are nPrefix + frames x rows x cols, frame-major */
+  frames: number;
   tokenLabels: string[];
   headLabels: string[];
   classNames: string[];
@@ -94,13 +98,17 @@ export function readPatching(model: TraitSource<PatchingHeatmapTraits>): PatchDa
   const nCells = cellShape.reduce((a, b) => a * b, 1);
   const [rows, cols] = ((get("grid") as number[]) ?? [1, 1]).map(Number);
   const nPrefix = Number(get("n_prefix_tokens") ?? 0);
+  const frames = Math.max(1, Number(get("frames") ?? 1));
   const tokenLabels = ((get("token_labels") as string[]) ?? []).map(String);
   const headLabels = ((get("head_labels") as string[]) ?? []).map(String);
   const posAxis = CELL_AXES[by].indexOf("position");
   const headAxis = CELL_AXES[by].indexOf("head");
-  const T = posAxis >= 0 ? cellShape[posAxis] : nPrefix + rows * cols;
+  const T = posAxis >= 0 ? cellShape[posAxis] : nPrefix + frames * rows * cols;
   const H = headAxis >= 0 ? cellShape[headAxis] : headLabels.length;
-  if (posAxis >= 0 && nPrefix + rows * cols !== T) throw new Error(`${T} tokens do not fit ${nPrefix} prefix + ${rows}x${cols} grid`);
+  if (posAxis >= 0 && nPrefix + frames * rows * cols !== T) {
+    throw new Error(`${T} tokens do not fit ${nPrefix} prefix + ${frames > 1 ? `${frames}x` : ""}${rows}x${cols} grid`);
+  }
+  if (by === "tube" && cellShape[0] !== rows * cols) throw new Error(`${cellShape[0]} tubes do not fit a ${rows}x${cols} grid`);
   const layers = ((get("layer_indices") as number[]) ?? []).map(Number);
   if (layers.length !== L) throw new Error(`${layers.length} layer indices for ${L} layers of values`);
   let table: PatchData["table"] = null;
@@ -121,6 +129,7 @@ export function readPatching(model: TraitSource<PatchingHeatmapTraits>): PatchDa
     rows,
     cols,
     nPrefix,
+    frames,
     tokenLabels,
     headLabels,
     classNames: ((get("class_names") as string[]) ?? []).map(String),
@@ -142,6 +151,19 @@ export function tokenLabel(d: PatchData, t: number): string {
 
 export function headLabel(d: PatchData, h: number): string {
   return d.headLabels[h] ?? `H${h}`;
+}
+
+/** The name of a frame ("t2") or of a tube (its patch, "r1c3"). */
+export function groupLabel(d: PatchData, by: By, i: number): string {
+  return by === "frame" ? `t${i}` : `r${Math.floor(i / Math.max(1, d.cols))}c${i % Math.max(1, d.cols)}`;
+}
+
+/** The label of heatmap column `col`: a token, a head, a frame, a tube or the whole layer. */
+export function columnLabel(d: PatchData, col: number): string {
+  if (d.by === "head") return headLabel(d, col);
+  if (d.by === "layer") return "layer";
+  if (d.by === "frame" || d.by === "tube") return groupLabel(d, d.by, col);
+  return tokenLabel(d, col);
 }
 
 /** Position of a model layer among the shown layers (-1: not shown). */
@@ -184,6 +206,7 @@ export function valueAt(d: PatchData, lp: number, cell: number): number {
 export function gridColumns(d: PatchData): { nCols: number; nPrefixCols: number } {
   if (d.by === "head") return { nCols: d.H, nPrefixCols: 0 };
   if (d.by === "layer") return { nCols: 1, nPrefixCols: 0 };
+  if (d.by === "frame" || d.by === "tube") return { nCols: d.cellShape[0], nPrefixCols: 0 };
   return { nCols: d.T, nPrefixCols: d.nPrefix };
 }
 
@@ -198,12 +221,14 @@ export function columnCell(d: PatchData, col: number, head: number): number {
 export function columnOf(d: PatchData, sel: Selection): { col: number; head: number } {
   if (d.by === "head") return { col: sel.head ?? 0, head: sel.head ?? 0 };
   if (d.by === "layer") return { col: 0, head: 0 };
+  if (d.by === "frame") return { col: sel.frame ?? 0, head: 0 };
+  if (d.by === "tube") return { col: sel.tube ?? 0, head: 0 };
   return { col: sel.position ?? 0, head: sel.head ?? 0 };
 }
 
-/** Whether this result has image-shaped maps (it is indexed by position). */
+/** Whether this result has image-shaped maps (it is indexed by position, or by tube: one value per patch). */
 export function hasMaps(d: PatchData): boolean {
-  return d.by === "position" || d.by === "head_position";
+  return d.by === "position" || d.by === "head_position" || d.by === "tube";
 }
 
 /** Effects of every token at one layer position (for head_position: of one head): [T]. */
@@ -253,6 +278,8 @@ export function cellTitle(d: PatchData, sel: Selection): string {
   const parts = [`layer ${sel.layer}`];
   if (sel.position !== undefined) parts.push(tokenLabel(d, sel.position));
   if (sel.head !== undefined) parts.push(headLabel(d, sel.head));
+  if (sel.frame !== undefined) parts.push(`frame ${groupLabel(d, "frame", sel.frame)}`);
+  if (sel.tube !== undefined) parts.push(`tube ${groupLabel(d, "tube", sel.tube)}`);
   return parts.join(" · ");
 }
 

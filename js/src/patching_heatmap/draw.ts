@@ -7,7 +7,8 @@ import { type Rect, patchRect } from "../shared/patches";
 import { cssRgb, lutRgb } from "../shared/raster";
 import type { ColorScale } from "../shared/scale";
 import type { Theme } from "../shared/theme";
-import { type PatchData, cellOf, columnCell, columnOf, headLabel, tokenLabel, tokenValues, valueAt } from "./data";
+import { type PatchData, cellOf, columnCell, columnLabel, columnOf, tokenLabel, tokenValues, valueAt } from "./data";
+import { columnsCaption, drawFrameGroups, frameMajor } from "./frames";
 import { type HeatLayout, type MapLayout, cellRect, colX, labelStep } from "./layout";
 import type { Selection } from "./traits";
 
@@ -43,14 +44,14 @@ export function drawHeat(ctx: CanvasRenderingContext2D, d: PatchData, g: HeatLay
   for (let row = 0; row < d.L; row++) ctx.fillText(`L${d.layers[row]}`, g.x0 - 4, g.y0 + (row + 0.5) * g.cellH);
   const y = g.y0 + d.L * g.cellH + 3;
   const byRows = (d.by === "position" || d.by === "head_position") && d.cols > 1 && g.nCols === d.nPrefix + d.rows * d.cols;
-  if (byRows) drawPatchRows(ctx, d, g, y, t);
+  const byFrames = (d.by === "position" || d.by === "head_position") && d.frames > 1 && frameMajor(d);
+  if (byFrames) drawFrameGroups(ctx, d, g, y, t, (col) => tokenLabel(d, col));
+  else if (byRows) drawPatchRows(ctx, d, g, y, t);
   else drawColumnLabels(ctx, d, g, y);
   ctx.textAlign = "left";
   ctx.textBaseline = "top";
   ctx.fillStyle = t.muted;
-  const top =
-    d.by === "head" ? "heads" : d.by === "layer" ? "whole layers" : `${g.nPrefixCols ? "prefix tokens | " : ""}patches, row by row`;
-  ctx.fillText(top, g.x0, 3);
+  ctx.fillText(columnsCaption(d, g.nPrefixCols), g.x0, 3);
   const cell = sel ? cellOf(d, sel) : null;
   if (cell && sel) outlineSelected(ctx, cellRect(g, cell.lp, columnOf(d, sel).col), t);
 }
@@ -59,7 +60,7 @@ export function drawHeat(ctx: CanvasRenderingContext2D, d: PatchData, g: HeatLay
 function drawColumnLabels(ctx: CanvasRenderingContext2D, d: PatchData, g: HeatLayout, y: number): void {
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  const label = (col: number) => (d.by === "head" ? headLabel(d, col) : d.by === "layer" ? "layer" : tokenLabel(d, col));
+  const label = (col: number) => columnLabel(d, col);
   const step = labelStep(g.cellW, 24);
   const right = [-Infinity, -Infinity];
   for (let col = 0; col < g.nCols; col++) {

@@ -6,7 +6,16 @@ import type { Traits } from "../shared/traits";
 import { type PatchData, SITE_BYS, headLabel } from "./data";
 import type { By, Direction, Method, Normalization, PatchingHeatmapTraits, Selection, Site } from "./traits";
 
-export const BY_LABELS: Record<By, string> = { position: "position", head: "head", head_position: "head × position", layer: "whole layer" };
+export const BY_LABELS: Record<By, string> = {
+  position: "position",
+  head: "head",
+  head_position: "head × position",
+  layer: "whole layer",
+  frame: "whole frame",
+  tube: "tube (patch × time)",
+};
+/** The `by`s of a clip's position sets: offered for a video model only (an image has one frame). */
+const CLIP_BYS: readonly string[] = ["frame", "tube"];
 export const KERNEL_ONLY = "needs the kernel (this page has none)";
 
 const SITES: Site[] = ["resid_pre", "resid_mid", "attn_out", "mlp_out", "z", "pattern"];
@@ -66,8 +75,11 @@ export function syncToolbar(c: Toolbar, t: Traits<PatchingHeatmapTraits>, d: Pat
   c.norm.set(t.get("normalization") ?? "global");
   c.cmap.set(t.get("colormap") ?? "rdbu");
   const allowed = SITE_BYS[site] ?? ["position", "layer"];
+  const clip = Number(t.get("frames") ?? 1) > 1;
   Array.from(c.by.input.options).forEach((o) => {
-    o.disabled = !allowed.includes(o.value as never);
+    const offered = clip || !CLIP_BYS.includes(o.value);
+    o.hidden = !offered;
+    o.disabled = !offered || !allowed.includes(o.value as never);
   });
   const method = t.get("method") ?? "exact";
   for (const b of c.methods) {

@@ -2,7 +2,7 @@
 import { type ArrayTrait, type AssertTrue, BASE_TRAIT_KEYS, type BaseTraits, type SameKeys } from "../shared/traits";
 
 export type Site = "resid_pre" | "resid_mid" | "attn_out" | "mlp_out" | "z" | "pattern";
-export type By = "position" | "head" | "head_position" | "layer";
+export type By = "position" | "head" | "head_position" | "layer" | "frame" | "tube";
 export type Method = "exact" | "attribution";
 export type Direction = "denoise" | "noise";
 export type Normalization = "global" | "unit";
@@ -13,6 +13,10 @@ export interface Selection {
   layer: number;
   position?: number;
   head?: number;
+  /** by="frame": the token frame patched whole */
+  frame?: number;
+  /** by="tube": the patch (row-major) patched through every frame */
+  tube?: number;
 }
 
 /** Top-k predictions as Python sends them (`selected_top` also names its layer position and cell). */
@@ -62,6 +66,10 @@ export interface PatchingHeatmapTraits extends BaseTraits {
   /** why the last Run or recompute did not run ("" after one runs) */
   error: string;
   progress: number;
+  // the time axis of a clip (1, 0 and {} for an image)
+  frames: number;
+  frame: number;
+  frame_pixels: ArrayTrait;
   // look
   size: number;
   map_size: number;
@@ -101,6 +109,9 @@ export const TRAIT_KEYS = [
   "status",
   "error",
   "progress",
+  "frames",
+  "frame",
+  "frame_pixels",
   "size",
   "map_size",
 ] as const;
