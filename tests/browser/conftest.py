@@ -381,6 +381,7 @@ class Lab:
             return cells.length > 0 && cells.every((c) => !/\\[\\s*\\]/.test(c.querySelector('.jp-InputPrompt').textContent));
         }"""
         for _ in range(attempts):
+            self.accept_dialogs(page)
             n = page.locator(".jp-Notebook .jp-Cell").count()
             page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
             page.keyboard.press("Escape")  # command mode
@@ -393,6 +394,22 @@ class Lab:
                 continue
         page.screenshot(path=str(ARTIFACTS / "run_all_failed.png"), full_page=True)
         raise AssertionError("the notebook's cells never started running")
+
+    @staticmethod
+    def accept_dialogs(page: Any) -> None:
+        """Accept a JupyterLab dialog that covers the notebook (on a loaded machine, one sometimes opens as the
+        workspace restores the previous test's notebook, e.g. about its kernel). It is JupyterLab's, not a
+        widget's: its text goes to the log and a screenshot to the artifacts, and its default button is pressed."""
+        for _ in range(3):
+            dialog = page.locator(".jp-Dialog")
+            try:
+                dialog.first.wait_for(state="visible", timeout=1_500)
+            except Exception:  # noqa: BLE001  (playwright TimeoutError: no dialog)
+                return
+            print(f"JupyterLab dialog accepted: {dialog.first.inner_text()!r}")
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab_dialog.png"))
+            dialog.first.locator(".jp-Dialog-button.jp-mod-accept").first.click()
+            dialog.first.wait_for(state="detached", timeout=10_000)
 
     def wait_for_widgets(self, page: Any, count: int, artifacts: Path, name: str, timeout_ms: int = 180_000) -> None:
         """Wait until ``count`` prisma widgets in the notebook's outputs have painted; on failure save a
