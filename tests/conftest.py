@@ -101,3 +101,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def patched_by_hand(model, clean, corrupted, layer: int, tokens, site: str = "resid_pre") -> torch.Tensor:
+    """The reference for patching: the clean ``blocks.{layer}.hook_{site}`` at ``tokens`` put into the corrupted
+    run with one plain hook, one forward."""
+    name = f"blocks.{layer}.hook_{site}"
+    _, cache = model.run_with_cache(model.to_pixels(clean), names_filter=[name])
+
+    def put(act, hook):
+        act = act.clone()
+        act[:, tokens] = cache[name][:, tokens]
+        return act
+
+    with torch.no_grad():
+        return model.run_with_hooks(model.to_pixels(corrupted), [(name, put)])

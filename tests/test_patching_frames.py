@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import patched_by_hand
 
 import prisma_widgets as pw
 from prisma_widgets import zoo
@@ -22,19 +23,6 @@ def metric(out: torch.Tensor) -> torch.Tensor:
     return out[:, 0].mean() - out[:, 1].mean()
 
 
-def _by_hand(model, clean, corrupted, layer, tokens, site="resid_pre"):
-    name = f"blocks.{layer}.hook_{site}"
-    _, cache = model.run_with_cache(model.to_pixels(clean), names_filter=[name])
-
-    def put(act, hook):
-        act = act.clone()
-        act[:, tokens] = cache[name][:, tokens]
-        return act
-
-    with torch.no_grad():
-        return model.run_with_hooks(model.to_pixels(corrupted), [(name, put)])
-
-
 @pytest.mark.parametrize("by", ["frame", "tube"])
 def test_frame_and_tube_patching_match_plain_forwards(setup, by):
     model, clean, corrupted = setup
@@ -50,7 +38,7 @@ def test_frame_and_tube_patching_match_plain_forwards(setup, by):
         corrupted_m = float(metric(model(model.to_pixels(corrupted))))
     for layer in (0, cfg.n_layers - 1):
         for cell in (0, len(groups) - 1):
-            out = _by_hand(model, clean, corrupted, layer, groups[cell])
+            out = patched_by_hand(model, clean, corrupted, layer, groups[cell])
             torch.testing.assert_close(run_patched(model, clean, corrupted, "resid_pre", by, layer, cell), out)
             want = (float(metric(out)) - corrupted_m) / (clean_m - corrupted_m)
             assert abs(float(result.values[layer, cell]) - want) < 1e-4
@@ -61,7 +49,7 @@ def test_every_frame_at_once_is_the_clean_run_and_attribution_sums_positions(set
     cfg = model.cfg
     every = [i for g in position_groups(cfg, "frame") for i in g]
     with torch.no_grad():
-        torch.testing.assert_close(_by_hand(model, clean, corrupted, 0, every), model(model.to_pixels(clean)))
+        torch.testing.assert_close(patched_by_hand(model, clean, corrupted, 0, every), model(model.to_pixels(clean)))
     per_position = patch(model, clean, corrupted, metric=metric, by="position", method="attribution", progress=False)
     per_frame = patch(model, clean, corrupted, metric=metric, by="frame", method="attribution", progress=False)
     # denoising from the corrupted run, a normalised estimate is change / (clean - corrupted): it adds up

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import traitlets
+from conftest import patched_by_hand
 
 import prisma_widgets as pw
 from prisma_widgets import zoo
@@ -34,16 +35,7 @@ def widget(video, pair):
 
 def by_hand_top(model, clean, corrupted, layer, tokens, k=5):
     """Clean resid_pre at ``tokens`` into the corrupted run: one hook, one forward, softmax top-k."""
-    name = f"blocks.{layer}.hook_resid_pre"
-    _, cache = model.run_with_cache(model.to_pixels(clean), names_filter=[name])
-
-    def put(act, hook):
-        act = act.clone()
-        act[:, tokens] = cache[name][:, tokens]
-        return act
-
-    with torch.no_grad():
-        out = model.run_with_hooks(model.to_pixels(corrupted), [(name, put)])
+    out = patched_by_hand(model, clean, corrupted, layer, tokens)
     top = out.double().softmax(-1)[0].topk(min(k, out.shape[-1]))  # the video mouse has 4 motions
     return top.indices.tolist(), top.values.tolist()
 
